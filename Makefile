@@ -1,0 +1,58 @@
+# One entry point per job. Every target depends on `install`, so each works as the first command
+# on a fresh machine (Debian/Ubuntu, root or sudo for the apt step).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install system-deps test lint typecheck check demo sandbox operator bench e2e crds clean
+
+install: $(STAMP) system-deps
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian's prometheus (real Prometheus in tests and the sandbox) and kubectl (real client in tests).
+system-deps:
+	@bash scripts/system-deps.sh
+
+test: install
+	$(BIN)/ruff check canary tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check canary tests bench
+	$(BIN)/ruff format --check canary tests bench
+
+typecheck: install
+	$(BIN)/mypy
+
+# The main job: a local sandbox cluster, the operator, a promotion and a rollback, shown live.
+demo: install
+	$(BIN)/canary demo
+
+sandbox: install
+	$(BIN)/canary sandbox --kubeconfig $${KUBECONFIG_OUT:-/tmp/canary-sandbox.kubeconfig}
+
+operator: install
+	$(BIN)/canary operator
+
+bench: install
+	$(BIN)/python -m bench
+
+# The same scenarios against a real cluster: KUBECONFIG must point at one with Gateway API CRDs installed.
+e2e: install
+	@test -n "$$KUBECONFIG" || { echo "make e2e needs KUBECONFIG pointing at a real cluster"; exit 2; }
+	$(BIN)/python -m pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+# Regenerate crds/*.yaml from the pydantic models (tests fail when they are stale).
+crds: install
+	$(BIN)/python -m canary.api.crdgen crds
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
