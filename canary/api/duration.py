@@ -1,0 +1,84 @@
+"""Go-style durations (``15s``, ``1m30s``, ``500ms``, ``1h``) as used by Flagger manifests.
+
+Kubernetes users write intervals the way Go's ``time.ParseDuration`` reads them, so the
+CRD accepts the same spelling (restricted to the units that make sense for analysis
+pacing: ``ms``, ``s``, ``m``, ``h``) and the operator converts them here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+__all__ = [
+    "DURATION_PATTERN",
+    "duration_seconds",
+    "format_duration",
+    "parse_duration",
+]
+
+#: Anchored pattern put in the CRD; the API server rejects anything else before we see it.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+_FULL = re.compile(DURATION_PATTERN)
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS: dict[str, Decimal] = {
+    "ms": Decimal("0.001"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+
+
+def _total(text: str) -> Decimal:
+    """Sum the parts exactly (Decimal) so ``0.1s`` round-trips without float noise."""
+    if not isinstance(text, str):
+        raise ValueError(f"duration must be a string like '1m30s', got {type(text).__name__}")
+    if not _FULL.fullmatch(text):
+        raise ValueError(
+            f"invalid duration {text!r}: expected a Go-style duration such as "
+            "'500ms', '15s', '1m', '1m30s' or '1h' (units ms, s, m, h; no spaces)"
+        )
+    return sum(
+        (Decimal(num) * _UNIT_SECONDS[unit] for num, unit in _PART.findall(text)),
+        Decimal(0),
+    )
+
+
+def duration_seconds(text: str) -> float:
+    """Parse a Go-style duration into seconds; raises ValueError on bad input."""
+    return float(_total(text))
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration into a timedelta; raises ValueError on bad input."""
+    return timedelta(seconds=float(_total(text)))
+
+
+def format_duration(value: float | int | timedelta) -> str:
+    """Format seconds (or a timedelta) the way Go prints durations: ``90`` -> ``1m30s``.
+
+    Sub-second remainders are printed in whole milliseconds (``1.5`` -> ``1s500ms``) so the
+    output always matches :data:`DURATION_PATTERN` and parses back to the same value at
+    millisecond precision.
+    """
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise ValueError(f"negative durations are not allowed: {seconds}")
+    millis = round(seconds * 1000)
+    if millis == 0:
+        return "0s"
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    out = ""
+    if hours:
+        out += f"{hours}h"
+    if minutes:
+        out += f"{minutes}m"
+    if secs:
+        out += f"{secs}s"
+    if millis:
+        out += f"{millis}ms"
+    return out

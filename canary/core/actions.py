@@ -1,0 +1,82 @@
+"""Effects the operator's apply step performs, in order, after :func:`decide` returns.
+
+Each action is a small frozen value naming *what* must become true, never *how*: the targets,
+routers and event recorder own the how. The status is written once, after all actions ran, so a
+failed action leaves the old status in place and the next tick decides again from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "Action",
+    "EmitEvent",
+    "Finalize",
+    "InitializePrimary",
+    "PromoteToPrimary",
+    "ScaleTarget",
+    "SetRoute",
+]
+
+EventType = Literal["Normal", "Warning"]
+
+
+@dataclass(frozen=True)
+class InitializePrimary:
+    """Create or refresh ``<target>-primary``, the apex/primary/canary services and the route.
+
+    Idempotent: the operator may repeat it every tick while the Canary is Initializing.
+    """
+
+
+@dataclass(frozen=True)
+class SetRoute:
+    """Split live traffic between primary and canary; the weights always sum to 100."""
+
+    primary_weight: int
+    canary_weight: int
+
+    def __post_init__(self) -> None:
+        """Reject impossible splits early: a router must never receive them."""
+        if not (0 <= self.primary_weight <= 100 and 0 <= self.canary_weight <= 100):
+            raise ValueError(f"route weights out of range: {self.primary_weight}/{self.canary_weight}")
+        if self.primary_weight + self.canary_weight != 100:
+            raise ValueError(f"route weights must sum to 100: {self.primary_weight}/{self.canary_weight}")
+
+
+@dataclass(frozen=True)
+class ScaleTarget:
+    """Scale the user's Deployment (the canary) to zero, or back to its declared replicas."""
+
+    to_zero: bool
+
+
+@dataclass(frozen=True)
+class PromoteToPrimary:
+    """Copy the target's pod template (and spec) onto ``<target>-primary``.
+
+    ``revision`` is the template hash that passed analysis: the edge must refuse to promote if
+    the target changed since (the next tick then restarts the analysis), so an unanalysed
+    template can never reach the primary through a race.
+    """
+
+    revision: str
+
+
+@dataclass(frozen=True)
+class Finalize:
+    """Revert on deletion: restore the target from the primary and hand traffic back to it."""
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """A Kubernetes Event on the Canary, worded for ``kubectl describe``."""
+
+    type: EventType
+    reason: str
+    message: str
+
+
+Action = InitializePrimary | SetRoute | ScaleTarget | PromoteToPrimary | Finalize | EmitEvent

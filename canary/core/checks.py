@@ -1,0 +1,151 @@
+"""Pure evaluation of metric checks: per-metric classification, then scoring of the step.
+
+Kayenta's seam: :func:`classify` turns one measured value into a :class:`Verdict`;
+:func:`judge` combines the verdicts of one analysis step into a :class:`StepJudgment`. A later
+statistical judge (canary vs primary from ``CheckOutcome.samples``) replaces ``classify`` for
+some metrics without touching ``judge`` or the state machine.
+
+Scoring rule:
+
+* every check SUCCESSFUL (or the Canary defines no metrics) -> the step passes and may advance;
+* any check FAILED -> the step fails: one failed check is counted for the step (not one per
+  metric, as in Flagger) and advancement halts;
+* otherwise any check INCONCLUSIVE (no data) or ERROR (provider failed) -> the step is not a
+  pass. **No data never passes**: advancement halts. Whether it also counts toward the rollback
+  threshold is the explicit policy :data:`UNMEASURED_COUNTS_AS_FAILED_CHECK` (True, like Flagger,
+  which increments failedChecks when a query returns nothing or fails) so a canary that receives
+  no traffic, or whose metrics are unreachable, is eventually rolled back rather than stuck.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from canary.core.observations import CanaryRef, CheckOutcome, Verdict
+
+__all__ = [
+    "UNMEASURED_COUNTS_AS_FAILED_CHECK",
+    "JudgmentKind",
+    "StepJudgment",
+    "ThresholdRangeLike",
+    "classify",
+    "format_number",
+    "halt_message",
+    "judge",
+]
+
+#: Policy: an INCONCLUSIVE or ERROR step counts one failed check toward the rollback threshold.
+#: It never counts as a pass either way.
+UNMEASURED_COUNTS_AS_FAILED_CHECK: bool = True
+
+
+class ThresholdRangeLike(Protocol):
+    """Anything with optional ``min``/``max`` bounds (the API's ``CanaryThresholdRange``)."""
+
+    @property
+    def min(self) -> float | None: ...
+
+    @property
+    def max(self) -> float | None: ...
+
+
+def classify(
+    value: float | None,
+    threshold_range: ThresholdRangeLike | None,
+) -> Verdict:
+    """Classify one measured value against its inclusive range.
+
+    None and NaN (Prometheus' answer to 0/0, i.e. no traffic) are INCONCLUSIVE: no data never
+    passes. A metric without a range cannot fail once it has a value.
+    """
+    if value is None or math.isnan(value):
+        return Verdict.INCONCLUSIVE
+    if threshold_range is None:
+        return Verdict.SUCCESSFUL
+    if threshold_range.min is not None and value < threshold_range.min:
+        return Verdict.FAILED
+    if threshold_range.max is not None and value > threshold_range.max:
+        return Verdict.FAILED
+    return Verdict.SUCCESSFUL
+
+
+class JudgmentKind(StrEnum):
+    """Overall result of one analysis step; the worst verdict wins (FAILED > ERROR > INCONCLUSIVE)."""
+
+    PASSED = "Passed"
+    FAILED = "Failed"
+    ERROR = "Error"
+    INCONCLUSIVE = "Inconclusive"
+
+
+@dataclass(frozen=True)
+class StepJudgment:
+    """Scored result of one step's checks, keeping which checks were the reason."""
+
+    kind: JudgmentKind
+    failed: tuple[CheckOutcome, ...] = ()
+    errors: tuple[CheckOutcome, ...] = ()
+    inconclusive: tuple[CheckOutcome, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """Whether the step may advance."""
+        return self.kind is JudgmentKind.PASSED
+
+    @property
+    def counts_as_failed_check(self) -> bool:
+        """Whether this step adds one to ``status.failedChecks`` (see module policy)."""
+        if self.kind is JudgmentKind.FAILED:
+            return True
+        if self.kind in (JudgmentKind.ERROR, JudgmentKind.INCONCLUSIVE):
+            return UNMEASURED_COUNTS_AS_FAILED_CHECK
+        return False
+
+    @property
+    def reasons(self) -> tuple[CheckOutcome, ...]:
+        """The checks that kept the step from passing, worst first."""
+        return self.failed + self.errors + self.inconclusive
+
+
+def judge(outcomes: Iterable[CheckOutcome]) -> StepJudgment:
+    """Score a step's outcomes: FAILED beats ERROR beats INCONCLUSIVE beats PASSED."""
+    items = tuple(outcomes)
+    failed = tuple(o for o in items if o.verdict is Verdict.FAILED)
+    errors = tuple(o for o in items if o.verdict is Verdict.ERROR)
+    inconclusive = tuple(o for o in items if o.verdict is Verdict.INCONCLUSIVE)
+    if failed:
+        kind = JudgmentKind.FAILED
+    elif errors:
+        kind = JudgmentKind.ERROR
+    elif inconclusive:
+        kind = JudgmentKind.INCONCLUSIVE
+    else:
+        kind = JudgmentKind.PASSED
+    return StepJudgment(kind=kind, failed=failed, errors=errors, inconclusive=inconclusive)
+
+
+def format_number(value: float) -> str:
+    """Print a threshold like Go's ``%v`` does for whole numbers: ``99.0`` -> ``99``."""
+    return f"{value:g}"
+
+
+def halt_message(outcome: CheckOutcome, ref: CanaryRef) -> str:
+    """Flagger-worded reason why this check halts advancement (for a Warning event)."""
+    if outcome.verdict is Verdict.INCONCLUSIVE:
+        text = f"Halt advancement no values found for metric: {outcome.name}"
+        return f"{text}: {outcome.message}" if outcome.message else text
+    if outcome.verdict is Verdict.ERROR:
+        return f"Metric query failed for {outcome.name}: {outcome.message or 'unknown error'}"
+    subject = f"Halt {ref.name}.{ref.namespace} advancement {outcome.name}"
+    value = outcome.value
+    if value is None:
+        return f"{subject} failed: {outcome.message}"
+    if outcome.threshold_min is not None and value < outcome.threshold_min:
+        return f"{subject} {value:.2f} < {format_number(outcome.threshold_min)}"
+    if outcome.threshold_max is not None and value > outcome.threshold_max:
+        return f"{subject} {value:.2f} > {format_number(outcome.threshold_max)}"
+    return f"{subject} {value:.2f}: {outcome.message}" if outcome.message else f"{subject} {value:.2f}"

@@ -1,0 +1,571 @@
+"""The canary state machine: ``decide(spec, status, observation) -> Decision``.
+
+A pure function of its inputs (no I/O, no clock: time comes only from ``obs.now``) that takes
+at most one analysis step per call and returns the next status plus the actions the operator
+must perform, in order, before writing that status once. Semantics follow Flagger's scheduler
+(``pkg/controller/scheduler.go``); where this module deliberately differs it says so:
+
+* Pacing lives in ``status.stepStartedAt``: an analysis step is taken only when one interval
+  has passed since the previous step began, so a restarted operator neither repeats nor skips
+  a step. Every step taken (advance, halt on failed checks, halt on readiness) restarts the
+  interval, so failed checks are counted at most once per interval.
+* ``status.lastTransitionTime`` moves on phase changes and on progress (weight or iteration
+  advanced); the progress deadline is measured from it, so a canary that stops making progress
+  for ``progressDeadlineSeconds`` is rolled back even while halts keep re-pacing the steps.
+* The rollback happens on the step whose failed check reaches ``threshold`` (Flagger notices
+  one interval later); the number of failures tolerated is the same.
+* ``failedChecks`` is kept on Failed so users can see why it failed; it resets on a new
+  revision (Flagger zeroes it on rollback too).
+* A step never overshoots ``maxWeight`` (see :mod:`canary.core.weights`).
+* A target change during Promoting/Finalising does not restart anything: the promotion in
+  flight finishes and the change is picked up as a new revision afterwards (as in Flagger).
+  Any change while Progressing restarts the analysis, even a revert to the promoted template.
+* Events are emitted on transitions and when a halt reason changes, not on every tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from canary.api.models import (
+    CONDITION_PROMOTED,
+    CanarySpec,
+    CanaryStatus,
+    CheckResult,
+    Phase,
+    parse_time,
+)
+from canary.core.actions import (
+    Action,
+    EmitEvent,
+    Finalize,
+    InitializePrimary,
+    PromoteToPrimary,
+    ScaleTarget,
+    SetRoute,
+)
+from canary.core.checks import halt_message, judge
+from canary.core.conditions import format_timestamp, promoted_condition, set_condition
+from canary.core.observations import CanaryRef, CheckOutcome, Observation
+from canary.core.weights import TOTAL_WEIGHT, is_final_weight, next_promotion_weight, next_weight
+
+__all__ = [
+    "ANALYSING_PHASES",
+    "IDLE_PHASES",
+    "MIN_TICK_SECONDS",
+    "Decision",
+    "checks_due",
+    "decide",
+    "finalize",
+    "next_tick_in",
+]
+
+#: Phases in which analysis steps are taken and a target change restarts the analysis.
+ANALYSING_PHASES: frozenset[Phase] = frozenset({Phase.PROGRESSING, Phase.WAITING, Phase.WAITING_PROMOTION})
+#: Phases in which nothing is in flight and only a new revision starts work.
+IDLE_PHASES: frozenset[Phase] = frozenset({Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED})
+#: Phases that are paced by the analysis interval.
+PACED_PHASES: frozenset[Phase] = ANALYSING_PHASES | {Phase.PROMOTING, Phase.FINALISING}
+#: Never ask to be woken sooner than this, so a tick that cannot act does not busy-loop.
+MIN_TICK_SECONDS = 1.0
+#: While initializing, poll at least this often for the primary to become ready.
+INITIALIZING_POLL_SECONDS = 10.0
+
+SUSPENDED_MESSAGE = "skipping canary run as object is suspended"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The next status and the actions to perform, in order, before writing it."""
+
+    status: CanaryStatus
+    actions: tuple[Action, ...] = ()
+
+    @property
+    def events(self) -> tuple[EmitEvent, ...]:
+        """The events among the actions, for tests and logs."""
+        return tuple(a for a in self.actions if isinstance(a, EmitEvent))
+
+    @property
+    def routes(self) -> tuple[SetRoute, ...]:
+        """The route changes among the actions."""
+        return tuple(a for a in self.actions if isinstance(a, SetRoute))
+
+
+@dataclass
+class _Draft:
+    """Accumulates one decision: status field updates, actions, and the summary message."""
+
+    spec: CanarySpec
+    before: CanaryStatus
+    obs: Observation
+    updates: dict[str, Any] = field(default_factory=dict)
+    actions: list[Action] = field(default_factory=list)
+
+    # -- reading the status as it will be after the updates so far
+    def get(self, name: str) -> Any:
+        """A status field's value including pending updates."""
+        return self.updates[name] if name in self.updates else getattr(self.before, name)
+
+    @property
+    def ref(self) -> CanaryRef:
+        return self.obs.canary
+
+    @property
+    def stamp(self) -> str:
+        return format_timestamp(self.obs.now)
+
+    @property
+    def target(self) -> str:
+        """``podinfo.test``: the target Deployment, as Flagger words its events."""
+        return f"{self.spec.target_ref.name}.{self.ref.namespace}"
+
+    @property
+    def primary(self) -> str:
+        return f"{self.spec.target_ref.name}-primary.{self.ref.namespace}"
+
+    @property
+    def canary(self) -> str:
+        """``podinfo.test``: the Canary object itself."""
+        return f"{self.ref.name}.{self.ref.namespace}"
+
+    # -- building
+    def act(self, *actions: Action) -> None:
+        self.actions.extend(actions)
+
+    def event(self, message: str, *, reason: str, warning: bool = False) -> None:
+        self.actions.append(EmitEvent("Warning" if warning else "Normal", reason, message))
+
+    def set(self, **fields: Any) -> None:
+        self.updates.update(fields)
+
+    def route(self, canary_weight: int) -> None:
+        """Route ``canary_weight`` to the canary and the rest to the primary; record it."""
+        self.act(SetRoute(TOTAL_WEIGHT - canary_weight, canary_weight))
+        self.set(canary_weight=canary_weight)
+
+    def enter(self, phase: Phase, *, message: str | None = None) -> None:
+        """Move to ``phase``: new transition time, new step, Promoted condition to match."""
+        status, default_message = promoted_condition(phase, self.spec.target_ref.kind)
+        self.set(
+            phase=phase,
+            last_transition_time=self.stamp,
+            step_started_at=self.stamp,
+            conditions=set_condition(
+                self.get("conditions"),
+                CONDITION_PROMOTED,
+                status,
+                phase.value,
+                message or default_message,
+                self.obs.now,
+            ),
+        )
+
+    def progressed(self) -> None:
+        """A step moved the rollout forward: restart the interval and the deadline clock."""
+        self.set(step_started_at=self.stamp, last_transition_time=self.stamp)
+
+    def paced(self) -> None:
+        """A step was taken without progress: wait one interval before the next one."""
+        self.set(step_started_at=self.stamp)
+
+    def finish(self, message: str | None = None) -> Decision:
+        if message is not None:
+            self.set(message=message)
+        status = self.before.model_copy(deep=True, update=self.updates)
+        return Decision(status=status, actions=tuple(self.actions))
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> Decision:
+    """Decide one tick: the next status and the ordered actions that get there.
+
+    Deterministic and side-effect free; ``status`` is never mutated (None means a new Canary).
+    """
+    draft = _Draft(spec=spec, before=status if status is not None else CanaryStatus(), obs=obs)
+    phase = draft.before.phase
+
+    if spec.suspend:
+        return _suspended(draft)
+    if phase in (Phase.TERMINATING, Phase.TERMINATED):
+        return draft.finish()
+    if obs.target_revision is None or not obs.target.exists:
+        return _target_missing(draft)
+    if phase is None or phase is Phase.INITIALIZING:
+        return _initialize(draft)
+    if phase in IDLE_PHASES:
+        return _detect_new_revision(draft)
+    if phase in ANALYSING_PHASES:
+        if obs.target_revision.hash != draft.before.last_applied_spec:
+            return _restart_analysis(draft)
+        return _analyse(draft)
+    if phase is Phase.PROMOTING:
+        return _promote_traffic(draft)
+    if phase is Phase.FINALISING:
+        return _finalise(draft)
+    return draft.finish()
+
+
+def finalize(spec: CanarySpec, status: CanaryStatus | None, *, now: datetime, canary: CanaryRef) -> Decision:
+    """Decide what happens when the Canary is deleted (``revertOnDeletion``).
+
+    The status goes straight to Terminated: actions run before the status is written, so if
+    :class:`Finalize` fails the old status stays and the deletion handler retries.
+    """
+    before = status if status is not None else CanaryStatus()
+    if before.phase is Phase.TERMINATED:
+        return Decision(status=before.model_copy(deep=True))
+    actions: list[Action] = []
+    stamp = format_timestamp(now)
+    target = f"{spec.target_ref.name}.{canary.namespace}"
+    if spec.revert_on_deletion:
+        actions.append(Finalize())
+        actions.append(
+            EmitEvent("Normal", "Terminated", f"Reverting {target}: restored from {spec.target_ref.name}-primary")
+        )
+        message = f"{target} restored from its primary; canary removed"
+    else:
+        message = "canary removed; workloads left as they are (revertOnDeletion is false)"
+    updated = before.model_copy(
+        deep=True,
+        update={"phase": Phase.TERMINATED, "last_transition_time": stamp, "message": message},
+    )
+    return Decision(status=updated, actions=tuple(actions))
+
+
+def checks_due(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -> bool:
+    """Whether the operator should query metrics this tick (decide will judge them).
+
+    False whenever decide would not look at ``obs.checks``, so quiet ticks stay cheap.
+    Readiness is not known here; measuring a canary that turns out not ready is harmless.
+    """
+    if status is None or status.phase not in ANALYSING_PHASES or spec.suspend or spec.skip_analysis:
+        return False
+    if status.failed_checks >= spec.analysis.threshold:
+        return False
+    if status.canary_weight == 0 and status.iterations == 0:
+        return False  # first step: nothing has been routed to the canary yet
+    return _step_due(spec, status, now)
+
+
+def next_tick_in(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -> float:
+    """Seconds until the operator should call :func:`decide` again for this Canary."""
+    interval = spec.analysis_interval_seconds
+    if status is None or status.phase is None:
+        return 0.0
+    if spec.suspend or status.phase in IDLE_PHASES or status.phase is Phase.TERMINATED:
+        return max(interval, MIN_TICK_SECONDS)
+    if status.phase is Phase.INITIALIZING:
+        return max(min(interval, INITIALIZING_POLL_SECONDS), MIN_TICK_SECONDS)
+    if status.step_started_at is None:
+        return MIN_TICK_SECONDS
+    elapsed = (now - parse_time(status.step_started_at)).total_seconds()
+    return max(interval - elapsed, MIN_TICK_SECONDS)
+
+
+# --------------------------------------------------------------------------- phases
+
+
+def _step_due(spec: CanarySpec, status: CanaryStatus, now: datetime) -> bool:
+    """One interval has passed since the current step began (or no step began yet)."""
+    if status.step_started_at is None:
+        return True
+    return now - parse_time(status.step_started_at) >= spec.analysis_interval
+
+
+def _stalled_for(draft: _Draft) -> timedelta:
+    """Time since the rollout last made progress (phase change or step forward)."""
+    since = draft.before.last_transition_time or draft.before.step_started_at
+    if since is None:
+        return timedelta(0)
+    return draft.obs.now - parse_time(since)
+
+
+def _past_deadline(draft: _Draft) -> bool:
+    return _stalled_for(draft) > draft.spec.progress_deadline
+
+
+def _warn_once(draft: _Draft, message: str, *, reason: str) -> None:
+    """Emit a Warning only when the message differs from the last decision's summary."""
+    if draft.before.message != message:
+        draft.event(message, reason=reason, warning=True)
+
+
+def _suspended(draft: _Draft) -> Decision:
+    if draft.before.message != SUSPENDED_MESSAGE:
+        draft.event(SUSPENDED_MESSAGE, reason="Suspended")
+    return draft.finish(SUSPENDED_MESSAGE)
+
+
+def _target_missing(draft: _Draft) -> Decision:
+    """Hold everything until the target is back; say why in the Promoted condition."""
+    kind = str(draft.spec.target_ref.kind).lower()
+    message = draft.obs.target.message or f"{kind} {draft.spec.target_ref.name} not found"
+    _warn_once(draft, message, reason="TargetNotFound")
+    if draft.before.phase is None:
+        draft.enter(Phase.INITIALIZING, message=message)
+    else:
+        current = draft.before.condition(CONDITION_PROMOTED)
+        status, _ = promoted_condition(draft.before.phase, draft.spec.target_ref.kind)
+        draft.set(
+            conditions=set_condition(
+                draft.before.conditions,
+                CONDITION_PROMOTED,
+                current.status if current else status,
+                current.reason if current else draft.before.phase.value,
+                message,
+                draft.obs.now,
+            )
+        )
+    return draft.finish(message)
+
+
+def _initialize(draft: _Draft) -> Decision:
+    """Create the primary and route all traffic to it; once it is ready, park the target."""
+    assert draft.obs.target_revision is not None
+    if draft.before.phase is None:
+        draft.act(InitializePrimary(), SetRoute(TOTAL_WEIGHT, 0))
+        draft.enter(Phase.INITIALIZING)
+        draft.set(canary_weight=0)
+        return draft.finish(f"creating {draft.primary} and routing all traffic to it")
+    if not draft.obs.primary.ready:
+        # Idempotent; retries a primary whose creation failed or was never attempted.
+        draft.act(InitializePrimary(), SetRoute(TOTAL_WEIGHT, 0))
+        detail = draft.obs.primary.message or "not ready"
+        return draft.finish(f"waiting for {draft.primary}: {detail}")
+    revision = draft.obs.target_revision
+    draft.act(ScaleTarget(to_zero=True))
+    draft.enter(Phase.INITIALIZED)
+    draft.set(
+        last_applied_spec=revision.hash,
+        last_promoted_spec=revision.hash,
+        revision=revision.model_copy(),
+        canary_weight=0,
+        failed_checks=0,
+        iterations=0,
+    )
+    draft.event(f"Initialization done! {draft.canary}", reason="Initialized")
+    return draft.finish(f"initialized: {draft.primary} serves all traffic")
+
+
+def _detect_new_revision(draft: _Draft) -> Decision:
+    """From an idle phase, a changed target template starts an analysis (or a direct promotion)."""
+    revision = draft.obs.target_revision
+    assert revision is not None
+    before = draft.before
+    if revision.hash == before.last_applied_spec:
+        return draft.finish()
+    if revision.hash == before.last_promoted_spec:
+        # Flagger: the template the primary already runs is not a new revision; only resync.
+        draft.set(last_applied_spec=revision.hash, revision=revision.model_copy())
+        return draft.finish(f"{draft.target} is back to the promoted revision; nothing to analyse")
+
+    if before.canary_weight != 0:
+        draft.act(SetRoute(TOTAL_WEIGHT, 0))
+    draft.set(
+        canary_weight=0,
+        failed_checks=0,
+        iterations=0,
+        checks=[],
+        last_applied_spec=revision.hash,
+        revision=revision.model_copy(),
+    )
+    if draft.spec.skip_analysis:
+        draft.event(f"New revision detected! Promoting {draft.target} without analysis", reason="NewRevision")
+        return _start_promotion(draft)
+    draft.act(ScaleTarget(to_zero=False))
+    draft.enter(Phase.PROGRESSING)
+    draft.event(f"New revision detected! Scaling up {draft.target}", reason="NewRevision")
+    return draft.finish(f"new revision {revision.hash}: scaling up {draft.target}")
+
+
+def _restart_analysis(draft: _Draft) -> Decision:
+    """The target changed mid-analysis: all traffic back to the primary, start over."""
+    revision = draft.obs.target_revision
+    assert revision is not None
+    draft.act(SetRoute(TOTAL_WEIGHT, 0))
+    draft.set(
+        canary_weight=0,
+        failed_checks=0,
+        iterations=0,
+        checks=[],
+        last_applied_spec=revision.hash,
+        revision=revision.model_copy(),
+    )
+    draft.enter(Phase.PROGRESSING)
+    draft.event(f"New revision detected! Restarting analysis for {draft.target}", reason="NewRevision")
+    return draft.finish(f"new revision {revision.hash}: analysis restarted")
+
+
+def _analyse(draft: _Draft) -> Decision:
+    """One analysis step: readiness, threshold, checks, then advance or promote."""
+    spec, before, obs = draft.spec, draft.before, draft.obs
+    if not _step_due(spec, before, obs.now):
+        return draft.finish()
+
+    if not obs.primary.ready:
+        detail = f"{draft.primary} not ready: {obs.primary.message or 'waiting for rollout'}"
+        if obs.primary.deadline_exceeded:
+            return _rollback(draft, f"Rolling back {draft.canary} primary not ready: {detail}")
+        _warn_once(draft, f"Halt advancement {detail}", reason="Halted")
+        draft.paced()
+        return draft.finish(f"Halt advancement {detail}")
+
+    if not obs.target.ready:
+        detail = f"canary deployment {draft.target} not ready: {obs.target.message or 'waiting for rollout'}"
+        if obs.target.deadline_exceeded or _past_deadline(draft):
+            deadline = spec.progress_deadline_seconds
+            return _rollback(
+                draft,
+                f"Rolling back {draft.canary} progress deadline exceeded: {detail} (after {deadline}s)",
+            )
+        _warn_once(draft, f"Halt advancement {detail}", reason="Halted")
+        draft.paced()
+        return draft.finish(f"Halt advancement {detail}")
+
+    if spec.skip_analysis:
+        draft.act(SetRoute(TOTAL_WEIGHT, 0))
+        draft.set(canary_weight=0)
+        return _start_promotion(draft)
+
+    threshold = spec.analysis.threshold
+    if before.failed_checks >= threshold:
+        return _rollback(draft, _threshold_message(draft, before.failed_checks))
+
+    if before.canary_weight == 0 and before.iterations == 0:
+        # Nothing has been routed to the canary yet, so there is nothing to measure.
+        draft.event(f"Starting canary analysis for {draft.target}", reason="Started")
+        return _advance(draft)
+
+    if obs.checks is None:
+        # Not measured this tick (the operator asks checks_due first); judge on the next tick.
+        return draft.finish("waiting for metric checks")
+
+    judgment = judge(obs.checks)
+    draft.set(checks=[_check_result(o, draft.stamp) for o in obs.checks])
+    if not judgment.passed:
+        messages = [halt_message(o, draft.ref) for o in judgment.reasons]
+        for text in messages:
+            draft.event(text, reason="Halted", warning=True)
+        failed = before.failed_checks + (1 if judgment.counts_as_failed_check else 0)
+        draft.set(failed_checks=failed)
+        draft.paced()
+        if failed >= threshold:
+            return _rollback(draft, _threshold_message(draft, failed))
+        return draft.finish(f"{messages[0]} ({failed}/{threshold} failed checks)")
+
+    return _advance(draft)
+
+
+def _advance(draft: _Draft) -> Decision:
+    """Checks passed: next weight or iteration, or promote after the last one."""
+    analysis = draft.spec.analysis
+    before = draft.before
+    if analysis.is_iteration_based:
+        wanted = analysis.iterations or 0
+        if before.iterations >= wanted:
+            return _start_promotion(draft)
+        iteration = before.iterations + 1
+        draft.set(iterations=iteration)
+        draft.progressed()
+        draft.event(f"Advance {draft.canary} canary iteration {iteration}/{wanted}", reason="Advanced")
+        return draft.finish(f"iteration {iteration}/{wanted}")
+    if is_final_weight(analysis, before.canary_weight):
+        return _start_promotion(draft)
+    weight = next_weight(analysis, before.canary_weight)
+    draft.route(weight)
+    draft.progressed()
+    draft.event(f"Advance {draft.canary} canary weight {weight}", reason="Advanced")
+    return draft.finish(f"canary weight {weight}")
+
+
+def _start_promotion(draft: _Draft) -> Decision:
+    revision = draft.obs.target_revision
+    assert revision is not None
+    draft.act(PromoteToPrimary(revision=revision.hash))
+    draft.enter(Phase.PROMOTING)
+    draft.event(f"Copying {draft.target} template spec to {draft.primary}", reason="Promoting")
+    return draft.finish(f"promoting revision {revision.hash} to {draft.primary}")
+
+
+def _promote_traffic(draft: _Draft) -> Decision:
+    """Wait for the primary to roll out the promoted template, then route traffic back to it."""
+    obs = draft.obs
+    if not _step_due(draft.spec, draft.before, obs.now):
+        return draft.finish()
+    if not obs.primary.ready:
+        detail = obs.primary.message or "waiting for rollout"
+        if obs.primary.deadline_exceeded or _past_deadline(draft):
+            return _failed_promotion(draft, detail)
+        return draft.finish(f"waiting for {draft.primary}: {detail}")
+    weight = next_promotion_weight(draft.spec.analysis, draft.before.canary_weight)
+    draft.route(weight)
+    if weight > 0:
+        draft.progressed()
+        draft.event(f"Advance {draft.canary} primary weight {TOTAL_WEIGHT - weight}", reason="Promoting")
+        return draft.finish(f"primary weight {TOTAL_WEIGHT - weight}")
+    draft.enter(Phase.FINALISING)
+    draft.event("Routing all traffic to primary", reason="Promoting")
+    return draft.finish(f"all traffic routed to {draft.primary}")
+
+
+def _finalise(draft: _Draft) -> Decision:
+    """Promotion done and traffic on the primary: park the target and record the promotion."""
+    if not _step_due(draft.spec, draft.before, draft.obs.now):
+        return draft.finish()
+    draft.act(ScaleTarget(to_zero=True))
+    draft.enter(Phase.SUCCEEDED)
+    draft.set(last_promoted_spec=draft.before.last_applied_spec, canary_weight=0, iterations=0)
+    if draft.spec.skip_analysis:
+        text = f"Promotion completed! Canary analysis was skipped for {draft.target}"
+    else:
+        text = f"Promotion completed! Scaling down {draft.target}"
+    draft.event(text, reason="Succeeded")
+    return draft.finish(text)
+
+
+def _rollback(draft: _Draft, reason: str) -> Decision:
+    """All traffic to the primary, target to zero, phase Failed."""
+    draft.act(SetRoute(TOTAL_WEIGHT, 0), ScaleTarget(to_zero=True))
+    draft.set(canary_weight=0, iterations=0)
+    draft.enter(Phase.FAILED)
+    draft.event(reason, reason="RollingBack", warning=True)
+    draft.event(f"Canary failed! Scaling down {draft.canary}", reason="Failed", warning=True)
+    return draft.finish(reason)
+
+
+def _failed_promotion(draft: _Draft, detail: str) -> Decision:
+    """The primary cannot roll out the promoted template (Flagger's handleFailedPromotion).
+
+    The canary is the only healthy copy of the new revision, so traffic goes to it when it is
+    ready; otherwise the primary keeps the traffic since nothing better exists.
+    """
+    text = f"Promotion of {draft.target} failed, primary not ready: {detail}"
+    if draft.obs.target.ready:
+        draft.route(TOTAL_WEIGHT)
+    else:
+        draft.route(0)
+    draft.enter(Phase.FAILED, message=text)
+    draft.event(text, reason="PromotionFailed", warning=True)
+    return draft.finish(text)
+
+
+def _threshold_message(draft: _Draft, failed: int) -> str:
+    return f"Rolling back {draft.canary} failed checks threshold reached {failed}"
+
+
+def _check_result(outcome: CheckOutcome, stamp: str) -> CheckResult:
+    return CheckResult(
+        name=outcome.name,
+        verdict=outcome.verdict,
+        value=outcome.value,
+        threshold_min=outcome.threshold_min,
+        threshold_max=outcome.threshold_max,
+        message=outcome.message or None,
+        primary_value=outcome.primary_value,
+        time=stamp,
+    )

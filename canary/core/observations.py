@@ -1,0 +1,118 @@
+"""What the operator saw this tick, as plain immutable values.
+
+The decision core never talks to the cluster or to Prometheus: the operator's observe step fills
+these dataclasses and hands them to :func:`canary.core.machine.decide`. Keeping them free of I/O
+and of Kubernetes types is what lets the core be table-tested and replayed by the simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# The API's enum and revision identity are reused, so a CheckOutcome's verdict and the observed
+# revision can be written to the status without translation. Verdict follows Argo's vocabulary:
+# INCONCLUSIVE (no data) and ERROR (provider failed) are kept apart from FAILED (metric is bad).
+from canary.api.models import Revision, Verdict
+
+__all__ = [
+    "CanaryRef",
+    "CheckOutcome",
+    "Observation",
+    "Revision",
+    "RevisionSample",
+    "RevisionSamples",
+    "Verdict",
+    "WorkloadState",
+]
+
+
+@dataclass(frozen=True)
+class CanaryRef:
+    """Identity of the Canary object, used only to word events the way Flagger does."""
+
+    name: str
+    namespace: str
+
+
+@dataclass(frozen=True)
+class WorkloadState:
+    """Readiness of one workload (the target Deployment or ``<target>-primary``).
+
+    ``deadline_exceeded`` mirrors the Deployment's ``ProgressDeadlineExceeded`` condition: the
+    rollout is stuck and waiting longer will not help (Flagger's non-retriable readiness error).
+    """
+
+    exists: bool
+    ready: bool
+    message: str = ""
+    deadline_exceeded: bool = False
+
+    @classmethod
+    def missing(cls, message: str) -> WorkloadState:
+        """A workload that is not in the cluster (e.g. ``deployment podinfo not found``)."""
+        return cls(exists=False, ready=False, message=message)
+
+    @classmethod
+    def healthy(cls) -> WorkloadState:
+        """A workload whose rollout has finished and whose replicas are available."""
+        return cls(exists=True, ready=True)
+
+
+@dataclass(frozen=True)
+class RevisionSample:
+    """Raw traffic counts of one revision over the analysis window.
+
+    ``latency_buckets`` are cumulative histogram buckets ``(upper_bound_seconds, count)``, as
+    Prometheus exposes them, so a statistical judge can compare distributions, not only means.
+    """
+
+    requests: float
+    errors: float
+    latency_buckets: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class RevisionSamples:
+    """Canary and primary samples taken over the same window, for canary-vs-primary judgment."""
+
+    canary: RevisionSample
+    primary: RevisionSample
+    window_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """Result of one metric check this tick: its classification and the numbers behind it."""
+
+    name: str
+    verdict: Verdict
+    value: float | None = None
+    threshold_min: float | None = None
+    threshold_max: float | None = None
+    message: str = ""
+    primary_value: float | None = None
+    samples: RevisionSamples | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything :func:`~canary.core.machine.decide` may know about the world for one tick.
+
+    ``now`` is the only clock the core reads (timezone-aware UTC). ``target_revision`` is None
+    when the target Deployment is missing. ``checks`` is None when metrics were not queried this
+    tick (see :func:`~canary.core.machine.checks_due`), which is different from an empty tuple
+    (queried, but the Canary defines no metrics).
+    """
+
+    now: datetime
+    canary: CanaryRef
+    target_revision: Revision | None
+    target: WorkloadState
+    primary: WorkloadState
+    checks: tuple[CheckOutcome, ...] | None = None
+
+    def __post_init__(self) -> None:
+        """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""
+        if self.now.tzinfo is None:
+            raise ValueError("Observation.now must be timezone-aware (UTC)")

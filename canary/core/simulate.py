@@ -1,0 +1,60 @@
+"""Run :func:`~canary.core.machine.decide` over scripted observations with a fake clock.
+
+Used by the tests and later by benchmarks: the same pure core the operator runs, fed by a
+function that plays the world (readiness, revisions, metric outcomes) tick by tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from canary.api.models import CanarySpec, CanaryStatus
+from canary.core.machine import Decision, checks_due, decide
+from canary.core.observations import Observation
+
+__all__ = ["EPOCH", "ObservationFn", "Tick", "simulate"]
+
+#: Default start of the fake clock; any aware datetime works.
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Tick:
+    """What the world function is told about one tick."""
+
+    __slots__ = ("checks_due", "index", "now", "status")
+
+    def __init__(self, index: int, now: datetime, status: CanaryStatus | None, checks_due: bool) -> None:
+        self.index = index
+        self.now = now
+        self.status = status
+        self.checks_due = checks_due
+
+
+#: Plays the world: given the tick, returns what the operator would observe.
+ObservationFn = Callable[[Tick], Observation]
+
+
+def simulate(
+    spec: CanarySpec,
+    observations_fn: ObservationFn,
+    ticks: int,
+    *,
+    start: datetime = EPOCH,
+    step: timedelta | None = None,
+    status: CanaryStatus | None = None,
+) -> list[Decision]:
+    """Call ``decide`` ``ticks`` times, ``step`` apart (default: the analysis interval).
+
+    Each decision's status feeds the next tick, as the operator's status write would.
+    """
+    spacing = step if step is not None else spec.analysis_interval
+    decisions: list[Decision] = []
+    current = status
+    for index in range(ticks):
+        now = start + spacing * index
+        tick = Tick(index, now, current, checks_due(spec, current, now))
+        decision = decide(spec, current, observations_fn(tick))
+        decisions.append(decision)
+        current = decision.status
+    return decisions

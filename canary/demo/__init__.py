@@ -1,0 +1,1 @@
+"""`canary demo`: a promotion and a rollback on the local sandbox, shown live."""

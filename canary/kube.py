@@ -1,0 +1,152 @@
+"""Kubernetes client construction and the two error helpers every edge needs.
+
+Edges use the synchronous ``kubernetes`` client (the operator runs them through
+``asyncio.to_thread``), and each call gets its clients passed in: no module-level
+default configuration is mutated, so tests can point two bundles at two servers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+__all__ = [
+    "CONFLICT_ATTEMPTS",
+    "KubeClients",
+    "call_json",
+    "is_conflict",
+    "is_not_found",
+    "load_clients",
+    "owner_reference",
+    "read_optional",
+    "retry_on_conflict",
+
+]
+
+if TYPE_CHECKING:
+    from canary.api.models import Canary
+
+T = TypeVar("T")
+
+#: Bounded: a write that loses the race this many times in a row points at a fight between
+#: controllers, which retrying harder will not fix.
+CONFLICT_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class KubeClients:
+    """The typed API groups the edges use, all sharing one connection pool."""
+
+    api: client.ApiClient
+    apps: client.AppsV1Api
+    core: client.CoreV1Api
+    custom: client.CustomObjectsApi
+    autoscaling: client.AutoscalingV2Api
+
+    @classmethod
+    def from_api_client(cls, api: client.ApiClient) -> KubeClients:
+        """Bundle the group APIs around an existing ``ApiClient`` (tests, custom auth)."""
+        return cls(
+            api=api,
+            apps=client.AppsV1Api(api),
+            core=client.CoreV1Api(api),
+            custom=client.CustomObjectsApi(api),
+            autoscaling=client.AutoscalingV2Api(api),
+        )
+
+    def close(self) -> None:
+        """Release the connection pool (the operator calls this on shutdown)."""
+        self.api.close()
+
+
+def load_clients(kubeconfig: str | None = None) -> KubeClients:
+    """Build clients from an explicit kubeconfig, else in-cluster config, else ``$KUBECONFIG``/~/.kube/config.
+
+    An explicit path wins so that ``canary --kubeconfig`` means what it says even inside a pod.
+    """
+    configuration = client.Configuration()
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except ConfigException:
+            config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
+            )
+    return KubeClients.from_api_client(client.ApiClient(configuration))
+
+
+def _status_of(exc: BaseException) -> int | None:
+    return exc.status if isinstance(exc, ApiException) else None
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """True for a 404 from the API server (the object, or its whole API group, is absent)."""
+    return _status_of(exc) == 404
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for a 409: a stale resourceVersion on update (or create of an existing name)."""
+    return _status_of(exc) == 409
+
+
+def retry_on_conflict(read_modify_write: Callable[[], T], attempts: int = CONFLICT_ATTEMPTS) -> T:
+    """Run ``read_modify_write`` again while it fails with 409 Conflict.
+
+    The callable must re-read the object each time, so every retry writes on top of the latest
+    resourceVersion (client-go's ``retry.RetryOnConflict``).  Waits are short and jittered so
+    two writers that collided do not collide again in lockstep.
+    """
+    retrying = Retrying(
+        retry=retry_if_exception(is_conflict),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.02, max=0.5),
+        reraise=True,
+    )
+    return retrying(read_modify_write)
+
+
+def owner_reference(canary: Canary) -> dict[str, Any]:
+    """Controller ownerReference to the Canary, so deleting it garbage-collects what we created.
+
+    ``blockOwnerDeletion`` keeps foreground deletion of the Canary waiting for its children.
+    """
+    return {
+        "apiVersion": canary.api_version,
+        "kind": canary.kind,
+        "name": canary.name,
+        "uid": str(canary.metadata.get("uid", "")),
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """Call a client method and return the server's JSON untouched.
+
+    Skipping the typed models avoids their client-side validation (which rejects objects other
+    controllers wrote loosely) and keeps one representation, camelCase dicts, across the edges.
+    """
+    response = method(*args, _preload_content=False, **kwargs)
+    payload = response.data
+    result: dict[str, Any] = json.loads(payload) if payload else {}
+    return result
+
+
+def read_optional(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+    """Like :func:`call_json` for reads, but None when the object does not exist."""
+    try:
+        return call_json(method, *args, **kwargs)
+    except ApiException as exc:
+        if is_not_found(exc):
+            return None
+        raise

@@ -1,0 +1,56 @@
+"""`canary operator`: run the kopf operator against the current kubeconfig or in-cluster config."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from canary.operator.config import DEFAULT_PROMETHEUS_URL
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "operator",
+        help="run the canary operator",
+        description="Run the canary operator (kopf) against the current kubeconfig or in-cluster config.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; glob patterns as kopf accepts them)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch Canaries in all namespaces (default)"
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
+    parser.add_argument(
+        "--prometheus-url",
+        default=DEFAULT_PROMETHEUS_URL,
+        help="Prometheus used when a Canary and its MetricTemplates name none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--peering",
+        metavar="NAME",
+        help="coordinate with other replicas through this KopfPeering object (HA); default: standalone",
+    )
+    parser.add_argument(
+        "--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def run(args: argparse.Namespace) -> int:
+    from canary.operator.config import OperatorConfig
+    from canary.operator.runner import run_operator
+
+    config = OperatorConfig(kubeconfig=args.kubeconfig, prometheus_url=args.prometheus_url)
+    return run_operator(
+        config,
+        namespaces=tuple(args.namespace),
+        peering_name=args.peering,
+        liveness_endpoint=args.liveness,
+        verbose=args.verbose,
+    )

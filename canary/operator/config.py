@@ -1,0 +1,27 @@
+"""Operator configuration: everything the handlers need that is not in a Canary resource."""
+
+from __future__ import annotations
+
+import dataclasses
+
+DEFAULT_PROMETHEUS_URL = "http://prometheus.istio-system:9090"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorConfig:
+    """Set once at start-up from the command line; handed to handlers through kopf's memo."""
+
+    kubeconfig: str | None = None
+    """Path of a kubeconfig; None means in-cluster config, then $KUBECONFIG, then ~/.kube/config."""
+
+    prometheus_url: str = DEFAULT_PROMETHEUS_URL
+    """Metrics server used when a Canary names none (`spec.metricsServer`) and a template names no address."""
+
+    default_provider: str = "gatewayapi:v1"
+    """Router used when a Canary has no `spec.provider`."""
+
+    min_tick_seconds: float = 0.5
+    """Floor on how often one Canary is reconciled, so a misconfigured interval cannot spin the operator."""
+
+    max_tick_seconds: float = 30.0
+    """Ceiling between reconciliations while waiting, so a target change is noticed promptly."""

@@ -1,0 +1,58 @@
+"""kopf handlers: thin wiring from Kubernetes events to the reconciler. No decisions here."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from canary.operator.config import OperatorConfig
+from canary.operator.reconciler import Reconciler
+
+GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
+
+
+def _reconciler(memo: kopf.Memo) -> Reconciler:
+    """One reconciler per operator process, built lazily on first use (clients need the login done)."""
+    if "reconciler" not in memo:
+        config: OperatorConfig = memo["config"]
+        memo["reconciler"] = Reconciler.from_config(config)
+    reconciler: Reconciler = memo["reconciler"]
+    return reconciler
+
+
+async def run_canary(
+    name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+) -> None:
+    """One daemon per Canary: reconcile, then sleep until the core says the next step is due.
+
+    All progress is in the Canary's status, so a restarted operator resumes here without repeating a step.
+    """
+    reconciler = _reconciler(memo)
+    while not stopped:
+        delay = await reconciler.tick(name=name, namespace=namespace, logger=logger)
+        await stopped.wait(delay)
+
+
+async def finalize_canary(
+    name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any
+) -> None:
+    """On deletion: with revertOnDeletion, give the target back its traffic and replicas."""
+    await _reconciler(memo).finalize(body=dict(body), logger=logger)
+
+
+def build_registry() -> kopf.OperatorRegistry:
+    """Handlers are registered on a registry of our own, so importing this module has no side effects."""
+    registry = kopf.OperatorRegistry()
+    kopf.daemon(
+        GROUP,
+        VERSION,
+        PLURAL,
+        registry=registry,
+        id="reconcile",
+        cancellation_timeout=5.0,
+    )(run_canary)
+    kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")(finalize_canary)
+    return registry
+

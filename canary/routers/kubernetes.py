@@ -1,0 +1,171 @@
+"""The Services every canary uses (Flagger's ``KubernetesDefaultRouter``).
+
+``<svc>-canary`` selects the target's pods, ``<svc>-primary`` and the apex ``<svc>`` select the
+primary's.  With provider ``kubernetes`` these Services are the whole router: traffic never
+splits, the apex always serves the primary (blue/green), so weights are fixed at 100/0.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from canary.api.models import Canary, CanaryService, CustomMetadata
+from canary.kube import KubeClients, call_json, owner_reference, read_optional, retry_on_conflict
+from canary.routers.base import RouterError, service_names
+from canary.targets.workload import FLUX_MARKER, primary_name
+
+__all__ = ["KubernetesRouter", "build_service", "is_controlled_by", "service_ports"]
+
+Manifest = dict[str, Any]
+
+#: ``(label, value)`` selecting the target's pods, e.g. ``("app", "podinfo")``.
+PodSelector = tuple[str, str]
+
+
+def service_ports(service: CanaryService) -> list[Manifest]:
+    """The one port Flagger exposes: ``portName`` (default ``http``), TCP, ``targetPort`` defaulting to ``port``."""
+    return [
+        {
+            "name": service.port_name or "http",
+            "protocol": "TCP",
+            "port": service.port,
+            "targetPort": service.effective_target_port,
+        }
+    ]
+
+
+def build_service(
+    canary: Canary,
+    name: str,
+    selector: PodSelector,
+    metadata: CustomMetadata | None,
+) -> Manifest:
+    """A ClusterIP Service selecting ``{label: value}``, labelled ``{label: name}`` like Flagger's."""
+    service = canary.spec.service
+    if service is None:
+        raise RouterError(f"canary {canary.name}.{canary.namespace}: spec.service is required to create Services")
+    label, value = selector
+    labels = dict((metadata.labels if metadata else None) or {})
+    labels[label] = name
+    annotations = {k: v for k, v in ((metadata.annotations if metadata else None) or {}).items() if FLUX_MARKER not in k}
+    meta: Manifest = {
+        "name": name,
+        "namespace": canary.namespace,
+        "labels": labels,
+        "ownerReferences": [owner_reference(canary)],
+    }
+    if annotations:
+        meta["annotations"] = annotations
+    spec: Manifest = {"type": "ClusterIP", "selector": {label: value}, "ports": service_ports(service)}
+    if service.headless:
+        spec["clusterIP"] = "None"
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
+
+
+def is_controlled_by(obj: Mapping[str, Any], canary: Canary) -> bool:
+    """True when the object's controller ownerReference is this Canary (by kind and name, as Flagger checks)."""
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == canary.kind and ref.get("name") == canary.name:
+            return True
+    return False
+
+
+def _comparable_ports(ports: list[Manifest]) -> list[Manifest]:
+    """Ports as we specify them (the server adds defaults like nodePort we must not fight)."""
+    keys = ("name", "protocol", "port", "targetPort")
+    return sorted(({k: p.get(k) for k in keys} for p in ports), key=lambda p: int(p.get("port") or 0))
+
+
+class KubernetesRouter:
+    """Implements :class:`canary.routers.base.Router` with plain Services (no weights)."""
+
+    def __init__(self, clients: KubeClients, pod_selector: Callable[[Canary], PodSelector]) -> None:
+        """``pod_selector`` reads the target's selector label (``Target.pod_selector``)."""
+        self._core = clients.core
+        self._pod_selector = pod_selector
+
+    def reconcile(self, canary: Canary) -> None:
+        """Create or update ``<svc>-canary``, ``<svc>-primary`` and the apex ``<svc>``."""
+        service = canary.spec.service
+        if service is None:
+            raise RouterError(f"canary {canary.name}.{canary.namespace}: spec.service is required")
+        label, value = self._pod_selector(canary)
+        apex, primary, canary_svc = service_names(canary)
+        self._reconcile_service(build_service(canary, canary_svc, (label, value), service.canary), canary)
+        self._reconcile_service(build_service(canary, primary, (label, primary_name(value)), service.primary), canary)
+        self._reconcile_service(build_service(canary, apex, (label, primary_name(value)), service.apex), canary)
+
+    def _reconcile_service(self, desired: Manifest, canary: Canary) -> None:
+        name = desired["metadata"]["name"]
+        namespace = canary.namespace
+
+        def create_or_update() -> None:
+            existing = read_optional(self._core.read_namespaced_service, name, namespace)
+            if existing is None:
+                # A concurrent create answers 409 AlreadyExists: the retry re-reads and compares.
+                call_json(self._core.create_namespaced_service, namespace, desired)
+                return
+            updated = self._merged(existing, desired, canary)
+            if updated is not None:
+                call_json(self._core.replace_namespaced_service, name, namespace, updated)
+
+        retry_on_conflict(create_or_update)
+
+    @staticmethod
+    def _merged(existing: Manifest, desired: Manifest, canary: Canary) -> Manifest | None:
+        """The update to send, or None when nothing we manage differs.
+
+        Selector and ports are always enforced; labels and annotations only on Services this
+        Canary created (a user's pre-existing apex Service keeps its metadata, as in Flagger).
+        """
+        updated = copy.deepcopy(existing)
+        updated.pop("status", None)
+        changed = False
+        spec = updated.setdefault("spec", {})
+        ports = copy.deepcopy(desired["spec"]["ports"])
+        for port in ports:  # keep allocated nodePorts so a NodePort/LoadBalancer apex is not re-allocated
+            for current in spec.get("ports") or []:
+                if current.get("name") == port["name"] and current.get("nodePort"):
+                    port["nodePort"] = current["nodePort"]
+        if spec.get("selector") != desired["spec"]["selector"]:
+            spec["selector"] = desired["spec"]["selector"]
+            changed = True
+        if _comparable_ports(spec.get("ports") or []) != _comparable_ports(ports):
+            spec["ports"] = ports
+            changed = True
+        if is_controlled_by(existing, canary):
+            metadata = updated["metadata"]
+            for field in ("labels", "annotations"):
+                wanted = desired["metadata"].get(field) or {}
+                if (metadata.get(field) or {}) != wanted:
+                    metadata[field] = wanted
+                    changed = True
+        return updated if changed else None
+
+    def set_routes(self, canary: Canary, primary_weight: int, canary_weight: int) -> None:
+        """No-op: plain Services cannot split traffic (Flagger's blue/green with provider kubernetes)."""
+
+    def get_routes(self, canary: Canary) -> tuple[int, int]:
+        """Always ``(100, 0)``: the apex Service selects only the primary's pods."""
+        return 100, 0
+
+    def finalize(self, canary: Canary) -> None:
+        """Point a user-owned apex Service back at the target's pods; owned ones are garbage-collected."""
+        apex, _, _ = service_names(canary)
+        namespace = canary.namespace
+
+        def revert() -> None:
+            existing = read_optional(self._core.read_namespaced_service, apex, namespace)
+            if existing is None or is_controlled_by(existing, canary):
+                return
+            label, value = self._pod_selector(canary)
+            if (existing.get("spec") or {}).get("selector") == {label: value}:
+                return
+            updated = copy.deepcopy(existing)
+            updated.pop("status", None)
+            updated["spec"]["selector"] = {label: value}
+            call_json(self._core.replace_namespaced_service, apex, namespace, updated)
+
+        retry_on_conflict(revert)

@@ -1,0 +1,352 @@
+"""apps/v1 Deployment target (Flagger's ``DeploymentController``).
+
+The user's Deployment is the canary; the operator owns ``<name>-primary``, a copy whose selector
+value carries the ``-primary`` suffix so the apex/primary Services can tell the two apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
+from canary.api.models import AutoscalerKind, Canary
+from canary.core.observations import Revision, WorkloadState
+from canary.kube import (
+    KubeClients,
+    call_json,
+    is_conflict,
+    owner_reference,
+    read_optional,
+    retry_on_conflict,
+)
+from canary.targets.base import TargetError, TargetObservation
+from canary.targets.workload import (
+    FLUX_MARKER,
+    SELECTOR_LABELS,
+    deployment_readiness,
+    first_image,
+    pod_template_hash,
+    primary_labels,
+    primary_name,
+    primary_pod_spec,
+    selector_label,
+)
+
+__all__ = ["DeploymentTarget", "build_primary_deployment", "build_primary_hpa", "promoted_primary"]
+
+Manifest = dict[str, Any]
+
+#: Deployment annotations that describe the target's own history and must not leak onto the primary.
+_PRIVATE_ANNOTATION_PREFIXES: tuple[str, ...] = (
+    "deployment.kubernetes.io/",
+    "kubectl.kubernetes.io/last-applied-configuration",
+)
+
+#: Rollout settings copied from the target on promotion (Flagger's list).
+_ROLLOUT_FIELDS: tuple[str, ...] = ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy")
+
+
+def _copyable_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
+    return {
+        k: v
+        for k, v in (annotations or {}).items()
+        if FLUX_MARKER not in k and not k.startswith(_PRIVATE_ANNOTATION_PREFIXES)
+    }
+
+
+def _included_labels(labels: Mapping[str, str] | None, prefixes: tuple[str, ...]) -> dict[str, str]:
+    """Flagger's ``includeLabelsByPrefix``: only labels the operator was told to carry over."""
+    return {
+        k: v
+        for k, v in (labels or {}).items()
+        if FLUX_MARKER not in k and any(p == "*" or (p and k.startswith(p)) for p in prefixes)
+    }
+
+
+def _primary_template(target: Mapping[str, Any], label: str) -> Manifest:
+    """The target's pod template, relabelled and re-pointed at the primary."""
+    template = target["spec"]["template"]
+    metadata = template.get("metadata") or {}
+    _, value = selector_label(target, (label,))
+    result: Manifest = {
+        "metadata": {
+            "labels": primary_labels(metadata.get("labels"), label, primary_name(value)),
+        },
+        "spec": primary_pod_spec(template.get("spec") or {}, label, target["metadata"]["name"]),
+    }
+    annotations = _copyable_annotations(metadata.get("annotations"))
+    if annotations:
+        result["metadata"]["annotations"] = annotations
+    return result
+
+
+def build_primary_deployment(
+    target: Mapping[str, Any],
+    owner: Mapping[str, Any],
+    replicas: int,
+    selector_labels: tuple[str, ...] = SELECTOR_LABELS,
+    include_label_prefixes: tuple[str, ...] = (),
+) -> Manifest:
+    """The ``-primary`` Deployment for a target: same pod spec, ``-primary`` selector value."""
+    label, value = selector_label(target, selector_labels)
+    target_meta = target["metadata"]
+    spec = target["spec"]
+    primary_spec: Manifest = {
+        "replicas": replicas,
+        "selector": {"matchLabels": {label: primary_name(value)}},
+        "template": _primary_template(target, label),
+    }
+    for field in _ROLLOUT_FIELDS:
+        if field in spec:
+            primary_spec[field] = copy.deepcopy(spec[field])
+    metadata: Manifest = {
+        "name": primary_name(target_meta["name"]),
+        "namespace": target_meta.get("namespace"),
+        "labels": primary_labels(
+            _included_labels(target_meta.get("labels"), include_label_prefixes), label, primary_name(value)
+        ),
+        "ownerReferences": [dict(owner)],
+    }
+    annotations = _copyable_annotations(target_meta.get("annotations"))
+    if annotations:
+        metadata["annotations"] = annotations
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": primary_spec}
+
+
+def promoted_primary(
+    primary: Mapping[str, Any],
+    target: Mapping[str, Any],
+    copy_replicas: bool,
+    selector_labels: tuple[str, ...] = SELECTOR_LABELS,
+    include_label_prefixes: tuple[str, ...] = (),
+) -> Manifest:
+    """The primary after promotion: target's template and rollout settings, primary's own selector.
+
+    The selector is immutable in apps/v1, and keeping it is what keeps the primary Service's
+    endpoints stable through the update.  ``resourceVersion`` is kept for optimistic concurrency.
+    """
+    label, value = selector_label(target, selector_labels)
+    result: Manifest = copy.deepcopy(dict(primary))
+    result.pop("status", None)
+    spec = result["spec"]
+    for field in _ROLLOUT_FIELDS:
+        if field in target["spec"]:
+            spec[field] = copy.deepcopy(target["spec"][field])
+        else:
+            spec.pop(field, None)
+    if copy_replicas and target["spec"].get("replicas") is not None:
+        spec["replicas"] = target["spec"]["replicas"]
+    spec["template"] = _primary_template(target, label)
+    metadata = result["metadata"]
+    metadata["annotations"] = _copyable_annotations(target["metadata"].get("annotations"))
+    metadata["labels"] = primary_labels(
+        _included_labels(target["metadata"].get("labels"), include_label_prefixes), label, primary_name(value)
+    )
+    return result
+
+
+def build_primary_hpa(hpa: Mapping[str, Any], primary_deployment: str, owner: Mapping[str, Any]) -> Manifest:
+    """``<hpa>-primary``: the target's HPA spec, scaling the primary Deployment instead."""
+    spec: Manifest = copy.deepcopy(dict(hpa.get("spec") or {}))
+    spec["scaleTargetRef"] = {**spec.get("scaleTargetRef", {}), "name": primary_deployment}
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {
+            "name": primary_name(hpa["metadata"]["name"]),
+            "namespace": hpa["metadata"].get("namespace"),
+            "labels": {k: v for k, v in (hpa["metadata"].get("labels") or {}).items() if FLUX_MARKER not in k},
+            "ownerReferences": [dict(owner)],
+        },
+        "spec": spec,
+    }
+
+
+class DeploymentTarget:
+    """Implements :class:`canary.targets.base.Target` for apps/v1 Deployments."""
+
+    def __init__(
+        self,
+        clients: KubeClients,
+        selector_labels: tuple[str, ...] = SELECTOR_LABELS,
+        include_label_prefixes: tuple[str, ...] = (),
+    ) -> None:
+        self._apps = clients.apps
+        self._autoscaling = clients.autoscaling
+        self._selector_labels = selector_labels
+        self._include_label_prefixes = include_label_prefixes
+
+    # ------------------------------------------------------------------ reads
+
+    def _read(self, name: str, namespace: str) -> Manifest | None:
+        return read_optional(self._apps.read_namespaced_deployment, name, namespace)
+
+    def _require(self, name: str, namespace: str) -> Manifest:
+        deployment = self._read(name, namespace)
+        if deployment is None:
+            raise TargetError(f"deployment {name}.{namespace} not found")
+        return deployment
+
+    def _hpa_min_replicas(self, canary: Canary) -> int | None:
+        ref = canary.spec.autoscaler_ref
+        if ref is None or ref.kind is not AutoscalerKind.HPA:
+            return None
+        hpa = read_optional(
+            self._autoscaling.read_namespaced_horizontal_pod_autoscaler, ref.name, canary.namespace
+        )
+        if hpa is None:
+            return None
+        minimum = (hpa.get("spec") or {}).get("minReplicas")
+        return int(minimum) if minimum is not None else None
+
+    def observe(self, canary: Canary) -> TargetObservation:
+        """Revision of the target and readiness of both Deployments (Flagger's IsCanaryReady/IsPrimaryReady)."""
+        namespace = canary.namespace
+        target_name = canary.spec.target_ref.name
+        analysis = canary.spec.analysis
+        target = self._read(target_name, namespace)
+        primary = self._read(primary_name(target_name), namespace)
+
+        revision: Revision | None = None
+        if target is None:
+            target_state = WorkloadState.missing(f"deployment {target_name}.{namespace} not found")
+        else:
+            template = target["spec"]["template"]
+            revision = Revision(hash=pod_template_hash(template), image=first_image(template) or None)
+            readiness = deployment_readiness(target, analysis.effective_canary_ready_threshold)
+            target_state = WorkloadState(
+                exists=True, ready=readiness.ready, message=readiness.message, deadline_exceeded=readiness.stuck
+            )
+
+        if primary is None:
+            primary_state = WorkloadState.missing(f"deployment {primary_name(target_name)}.{namespace} not found")
+        else:
+            readiness = deployment_readiness(primary, analysis.effective_primary_ready_threshold)
+            message = readiness.message
+            ready = readiness.ready
+            if ready and (primary.get("spec") or {}).get("replicas") == 0:
+                ready, message = False, f"halt {canary.name}.{namespace} advancement: primary deployment is scaled to zero"
+            primary_state = WorkloadState(
+                exists=True, ready=ready, message=message, deadline_exceeded=readiness.stuck
+            )
+        return TargetObservation(revision=revision, target=target_state, primary=primary_state)
+
+    def pod_selector(self, canary: Canary) -> tuple[str, str]:
+        """Flagger's GetMetadata: the selector label the Services use (``app``, ``name``, ...)."""
+        target = self._require(canary.spec.target_ref.name, canary.namespace)
+        return selector_label(target, self._selector_labels)
+
+    # ------------------------------------------------------------------ writes
+
+    def initialize(self, canary: Canary) -> None:
+        """Create ``<target>-primary`` (and ``<hpa>-primary``) if absent; never touches an existing primary."""
+        namespace = canary.namespace
+        target = self._require(canary.spec.target_ref.name, namespace)
+        owner = owner_reference(canary)
+        if self._read(primary_name(canary.spec.target_ref.name), namespace) is None:
+            replicas = int(target["spec"].get("replicas") or 0)
+            if replicas <= 0:
+                replicas = self._hpa_min_replicas(canary) or 1
+            body = build_primary_deployment(
+                target, owner, replicas, self._selector_labels, self._include_label_prefixes
+            )
+            self._create(self._apps.create_namespaced_deployment, namespace, body)
+        self._reconcile_primary_hpa(canary, owner)
+
+    @staticmethod
+    def _create(create: Any, namespace: str, body: Manifest) -> None:
+        """Create, treating "already exists" as success: a concurrent initialize got there first."""
+        try:
+            call_json(create, namespace, body)
+        except ApiException as exc:
+            if not is_conflict(exc):
+                raise
+
+    def _reconcile_primary_hpa(self, canary: Canary, owner: Mapping[str, Any]) -> None:
+        ref = canary.spec.autoscaler_ref
+        if ref is None:
+            return
+        if ref.kind is not AutoscalerKind.HPA:
+            raise TargetError(f"autoscalerRef kind {ref.kind} is not supported; use HorizontalPodAutoscaler")
+        namespace = canary.namespace
+        api = self._autoscaling
+        hpa = read_optional(api.read_namespaced_horizontal_pod_autoscaler, ref.name, namespace)
+        if hpa is None:
+            raise TargetError(f"HorizontalPodAutoscaler {ref.name}.{namespace} not found")
+        desired = build_primary_hpa(hpa, primary_name(canary.spec.target_ref.name), owner)
+        name = desired["metadata"]["name"]
+
+        def create_or_update() -> None:
+            existing = read_optional(api.read_namespaced_horizontal_pod_autoscaler, name, namespace)
+            if existing is None:
+                self._create(api.create_namespaced_horizontal_pod_autoscaler, namespace, desired)
+            elif existing.get("spec") != desired["spec"]:
+                updated = {**existing, "spec": desired["spec"]}
+                updated.pop("status", None)
+                call_json(api.replace_namespaced_horizontal_pod_autoscaler, name, namespace, updated)
+
+        retry_on_conflict(create_or_update)
+
+    def promote(self, canary: Canary) -> None:
+        """Copy the target's template onto the primary (re-read and retried on 409)."""
+        namespace = canary.namespace
+        target_name = canary.spec.target_ref.name
+
+        def copy_template() -> None:
+            target = self._require(target_name, namespace)
+            primary = self._require(primary_name(target_name), namespace)
+            updated = promoted_primary(
+                primary,
+                target,
+                copy_replicas=canary.spec.autoscaler_ref is None,
+                selector_labels=self._selector_labels,
+                include_label_prefixes=self._include_label_prefixes,
+            )
+            call_json(self._apps.replace_namespaced_deployment, primary_name(target_name), namespace, updated)
+
+        retry_on_conflict(copy_template)
+
+    def scale(self, canary: Canary, replicas: int) -> None:
+        """Merge-patch ``spec.replicas`` of the target (no resourceVersion: last writer wins, like kubectl scale)."""
+        name = canary.spec.target_ref.name
+        try:
+            call_json(
+                self._apps.patch_namespaced_deployment, name, canary.namespace, {"spec": {"replicas": replicas}}
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                raise TargetError(f"deployment {name}.{canary.namespace} not found") from exc
+            raise
+
+    def scale_to_zero(self, canary: Canary) -> None:
+        """Park the target after promotion or rollback."""
+        self.scale(canary, 0)
+
+    def scale_up(self, canary: Canary) -> None:
+        """Flagger's ScaleFromZero: own replicas, else the primary's (no HPA), else the HPA minimum, else 1."""
+        namespace = canary.namespace
+        target = self._require(canary.spec.target_ref.name, namespace)
+        replicas = int(target["spec"].get("replicas") or 0)
+        if replicas <= 0:
+            if canary.spec.autoscaler_ref is None:
+                primary = self._read(primary_name(canary.spec.target_ref.name), namespace)
+                replicas = int(((primary or {}).get("spec") or {}).get("replicas") or 0)
+            else:
+                replicas = self._hpa_min_replicas(canary) or 0
+        self.scale(canary, max(replicas, 1))
+
+    def finalize(self, canary: Canary) -> None:
+        """revertOnDeletion: give the target the primary's replica count (or scale it up if no primary)."""
+        namespace = canary.namespace
+        target = self._require(canary.spec.target_ref.name, namespace)
+        primary = self._read(primary_name(canary.spec.target_ref.name), namespace)
+        if primary is None:
+            self.scale_up(canary)
+            return
+        primary_replicas = primary["spec"].get("replicas")
+        primary_replicas = 1 if primary_replicas is None else int(primary_replicas)
+        if target["spec"].get("replicas") != primary_replicas:
+            self.scale(canary, primary_replicas)
