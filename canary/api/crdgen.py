@@ -72,6 +72,10 @@ def _convert(node: Schema, defs: dict[str, Schema]) -> Schema:
     for key, value in node.items():
         if key in _DROP_KEYS:
             continue
+        if key == "description":
+            # Docstrings are reST-ish and wrapped; kubectl explain wants one plain line.
+            out[key] = " ".join(str(value).split()).replace("``", "`")
+            continue
         if key == "default" and not value:
             # Only meaningful defaults go to the server; zero values would just add noise.
             continue
@@ -106,6 +110,7 @@ _KEY_ORDER = (
     "minLength",
     "maxLength",
     "minItems",
+    "maxItems",
     "pattern",
     "x-kubernetes-int-or-string",
     "anyOf",

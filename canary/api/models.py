@@ -12,7 +12,7 @@ Conventions: snake_case attributes, camelCase aliases; dump with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Final, Literal, Self
@@ -569,7 +569,7 @@ class CanaryMetric(ApiModel):
 
     model_config = ConfigDict(json_schema_extra=_cel(RULE_QUERY_XOR_TEMPLATE, RULE_QUERY_OR_BUILTIN))
 
-    name: str
+    name: str = Field(min_length=1, max_length=253)
     interval: Duration | None = None
     """Query window; defaults to the analysis interval."""
     threshold: float | None = None
@@ -692,7 +692,8 @@ class CanaryAnalysis(ApiModel):
     mirror: bool | None = None
     mirror_weight: Percent | None = None
     match: list[AnalysisMatch] | None = None
-    metrics: list[CanaryMetric] | None = None
+    metrics: list[CanaryMetric] | None = Field(default=None, max_length=64)
+    """Checks run every interval (bounded so the API server's CEL cost estimate stays small)."""
     alerts: list[CanaryAlert] | None = None
     webhooks: list[CanaryWebhook] | None = None
     session_affinity: SessionAffinity | None = None
@@ -920,6 +921,11 @@ class Canary(_Resource):
     spec: CanarySpec
     status: CanaryStatus | None = None
 
+    @property
+    def current_status(self) -> CanaryStatus:
+        """The status, or an empty one for a Canary the operator has not seen yet."""
+        return self.status if self.status is not None else CanaryStatus()
+
 
 # --------------------------------------------------------------------------- metric template
 
@@ -1006,16 +1012,22 @@ def _lookup(spec: Mapping[str, Any], path: str) -> Any:
     return node
 
 
-def unsupported_fields(spec: CanarySpec | Mapping[str, Any]) -> list[str]:
+def unsupported_fields(
+    spec: CanarySpec | Mapping[str, Any], providers: Collection[str] | None = None
+) -> list[str]:
     """Dotted paths (``spec.service.trafficPolicy``) of set fields we accept but ignore.
 
     A field counts as set when its value would change Flagger's behaviour: present and not
     false/empty (``portDiscovery: false`` is the default behaviour, so no warning).
     Unsupported enum values are reported by path too (``spec.targetRef.kind`` for a
-    DaemonSet, ``spec.autoscalerRef.kind`` for a ScaledObject).
+    DaemonSet, ``spec.autoscalerRef.kind`` for a ScaledObject). When ``providers`` (the
+    routers the operator has) is given, a ``provider`` outside it is reported as ``spec.provider``.
     """
     data: Mapping[str, Any] = spec.to_dict() if isinstance(spec, CanarySpec) else spec
     found: list[str] = []
+    provider = _lookup(data, "provider")
+    if providers is not None and provider is not None and provider not in providers:
+        found.append("spec.provider")
     if _lookup(data, "targetRef.kind") not in (None, TargetKind.DEPLOYMENT.value):
         found.append("spec.targetRef.kind")
     if _lookup(data, "autoscalerRef.kind") not in (None, AutoscalerKind.HPA.value):

@@ -1,1 +1,57 @@
+"""Pure decision core: spec + status + observation + time -> next status + actions.
 
+Nothing here performs I/O or reads the clock; the operator observes, calls :func:`decide`,
+applies the actions in order and writes the status once.
+"""
+
+from canary.core.actions import (
+    Action,
+    EmitEvent,
+    Finalize,
+    InitializePrimary,
+    PromoteToPrimary,
+    ScaleTarget,
+    SetRoute,
+)
+from canary.core.checks import UNMEASURED_COUNTS_AS_FAILED_CHECK, JudgmentKind, StepJudgment, classify, judge
+from canary.core.conditions import set_condition
+from canary.core.machine import Decision, checks_due, decide, finalize, next_tick_in
+from canary.core.observations import (
+    CanaryRef,
+    CheckOutcome,
+    Observation,
+    Revision,
+    RevisionSample,
+    RevisionSamples,
+    Verdict,
+    WorkloadState,
+)
+
+__all__ = [
+    "UNMEASURED_COUNTS_AS_FAILED_CHECK",
+    "Action",
+    "CanaryRef",
+    "CheckOutcome",
+    "Decision",
+    "EmitEvent",
+    "Finalize",
+    "InitializePrimary",
+    "JudgmentKind",
+    "Observation",
+    "PromoteToPrimary",
+    "Revision",
+    "RevisionSample",
+    "RevisionSamples",
+    "ScaleTarget",
+    "SetRoute",
+    "StepJudgment",
+    "Verdict",
+    "WorkloadState",
+    "checks_due",
+    "classify",
+    "decide",
+    "finalize",
+    "judge",
+    "next_tick_in",
+    "set_condition",
+]

@@ -175,3 +175,17 @@ def test_cel_rules_and_pydantic_agree(analysis: dict[str, Any], bounds: tuple[in
     except ValidationError:
         model_ok = False
     assert server_ok == model_ok, (analysis, bounds)
+
+
+def test_unsupported_provider_is_reported_when_routers_are_known() -> None:
+    spec = convert(load_example("nginx-canary.yaml"))["spec"]
+    assert "spec.provider" in unsupported_fields(spec, providers={"gatewayapi:v1", "kubernetes"})
+    assert "spec.provider" not in unsupported_fields(spec, providers={"nginx"})
+    assert "spec.provider" not in unsupported_fields(spec)
+
+
+def test_current_status_defaults() -> None:
+    canary = Canary.from_body(convert(load_example("gatewayapi-canary.yaml")))
+    assert canary.status is None
+    assert canary.current_status.canary_weight == 0
+    assert canary.current_status.phase is None

@@ -1,0 +1,245 @@
+"""One reconciliation tick: observe -> decide (pure core) -> apply actions -> write status once.
+
+Everything that talks to the cluster or Prometheus is behind the targets, routers and metrics
+edges; the decisions are :func:`canary.core.machine.decide`'s alone. A failed action leaves the
+old status in place (actions are idempotent), so the next tick simply decides again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from canary.api.models import Canary, CanaryStatus, ConditionStatus
+from canary.core import machine
+from canary.core.actions import (
+    Action,
+    EmitEvent,
+    Finalize,
+    InitializePrimary,
+    PromoteToPrimary,
+    ScaleTarget,
+    SetRoute,
+)
+from canary.core.conditions import set_condition
+from canary.core.observations import CanaryRef, CheckOutcome, Observation
+from canary.kube import KubeClients, is_not_found, load_clients
+from canary.metrics.analysis import measure_checks
+from canary.operator.config import OperatorConfig
+from canary.routers.base import Router, RouterError
+from canary.routers.factory import router_for
+from canary.targets.base import Target, TargetError
+from canary.targets.factory import target_for
+
+GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
+CONDITION_PROMOTED = "Promoted"
+#: After an error the tick is retried this soon (the status still says where we are).
+RETRY_SECONDS = 2.0
+
+
+class StaleRevisionError(TargetError):
+    """The target changed between the decision to promote and the promotion: do not promote."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclasses.dataclass
+class Edges:
+    """The I/O side of one Canary for one tick."""
+
+    target: Target
+    router: Router
+
+
+class Reconciler:
+    """Runs ticks for any Canary; holds only clients and configuration, never progress."""
+
+    def __init__(
+        self, clients: KubeClients, config: OperatorConfig, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.clients = clients
+        self.config = config
+        self.clock = clock
+
+    @classmethod
+    def from_config(cls, config: OperatorConfig) -> Reconciler:
+        return cls(load_clients(config.kubeconfig), config)
+
+    # ------------------------------------------------------------------ ticks
+
+    async def tick(self, *, name: str, namespace: str, logger: logging.Logger) -> float:
+        """Reconcile one Canary once; returns seconds until the next tick."""
+        body = await asyncio.to_thread(self._read_canary, name, namespace)
+        if body is None:
+            return self.config.max_tick_seconds
+        try:
+            canary = Canary.from_body(body)
+        except ValidationError as exc:
+            await self._report_invalid(body, _validation_message(exc), logger)
+            return self.config.max_tick_seconds
+        try:
+            edges = Edges(target_for(canary, self.clients), router_for(canary, self.clients, self._provider()))
+        except (TargetError, RouterError) as exc:
+            await self._report_invalid(body, str(exc), logger)
+            return self.config.max_tick_seconds
+
+        now = self.clock()
+        status = canary.status
+        try:
+            seen = await asyncio.to_thread(edges.target.observe, canary)
+            checks: tuple[CheckOutcome, ...] | None = None
+            if machine.checks_due(canary.spec, status, now):
+                checks = await measure_checks(canary, self.clients, self.config.prometheus_url)
+            observation = Observation(
+                now=now,
+                canary=CanaryRef(canary.name, canary.namespace),
+                target_revision=seen.revision,
+                target=seen.target,
+                primary=seen.primary,
+                checks=checks,
+            )
+            decision = machine.decide(canary.spec, status, observation)
+            await self._apply(canary, edges, decision.actions)
+            await asyncio.to_thread(self._write_status, canary, body, decision.status)
+        except (ApiException, TargetError, RouterError) as exc:
+            logger.warning("reconcile of %s.%s did not complete, will retry: %s", name, namespace, _short(exc))
+            return RETRY_SECONDS
+        self._post_events(body, decision.actions, logger)
+        delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
+        return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
+
+    async def finalize(self, *, body: Mapping[str, Any], logger: logging.Logger) -> None:
+        """Deletion: let the core decide (revertOnDeletion) and perform it; kopf retries on error."""
+        try:
+            canary = Canary.from_body(body)
+        except ValidationError:
+            return  # nothing was ever created for an invalid Canary
+        decision = machine.finalize(
+            canary.spec, canary.status, now=self.clock(), canary=CanaryRef(canary.name, canary.namespace)
+        )
+        try:
+            edges = Edges(target_for(canary, self.clients), router_for(canary, self.clients, self._provider()))
+            await self._apply(canary, edges, decision.actions)
+        except (TargetError, RouterError, ApiException) as exc:
+            raise kopf.TemporaryError(f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS) from exc
+        self._post_events(body, decision.actions, logger)
+
+    # ------------------------------------------------------------------ apply
+
+    async def _apply(self, canary: Canary, edges: Edges, actions: tuple[Action, ...]) -> None:
+        """Perform the core's actions in order; events are posted only after the status is written."""
+        for action in actions:
+            await asyncio.to_thread(self._apply_one, canary, edges, action)
+
+    @staticmethod
+    def _apply_one(canary: Canary, edges: Edges, action: Action) -> None:
+        match action:
+            case InitializePrimary():
+                edges.target.initialize(canary)
+                edges.router.reconcile(canary)
+            case SetRoute(primary_weight=primary, canary_weight=weight):
+                edges.router.set_routes(canary, primary, weight)
+            case ScaleTarget(to_zero=True):
+                edges.target.scale_to_zero(canary)
+            case ScaleTarget(to_zero=False):
+                edges.target.scale_up(canary)
+            case PromoteToPrimary(revision=revision):
+                current = edges.target.observe(canary).revision
+                if current is None or current.hash != revision:
+                    raise StaleRevisionError(
+                        f"target {canary.spec.target_ref.name} changed since analysis; not promoting"
+                    )
+                edges.target.promote(canary)
+            case Finalize():
+                edges.target.finalize(canary)
+                edges.router.finalize(canary)
+            case EmitEvent():
+                pass
+
+    # ------------------------------------------------------------------ status and events
+
+    def _read_canary(self, name: str, namespace: str) -> dict[str, Any] | None:
+        try:
+            body: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return body
+
+    def _write_status(self, canary: Canary, body: Mapping[str, Any], status: CanaryStatus) -> None:
+        """One merge patch of the whole status; keys the new status drops are nulled explicitly."""
+        new = status.model_dump(by_alias=True, exclude_none=True, mode="json")
+        old = dict(body.get("status") or {})
+        if new == old:
+            return
+        patch: dict[str, Any] = {key: None for key in old if key not in new}
+        patch.update(new)
+        self.clients.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, canary.namespace, PLURAL, canary.name, {"status": patch}
+        )
+
+    async def _report_invalid(self, body: Mapping[str, Any], message: str, logger: logging.Logger) -> None:
+        """A Canary the operator cannot act on: say why in the status, once, and touch nothing else."""
+        old = dict(body.get("status") or {})
+        if old.get("message") == message:
+            return
+        logger.error("canary cannot be reconciled: %s", message)
+        current = CanaryStatus.model_validate(old) if old else CanaryStatus()
+        conditions = set_condition(
+            current.conditions,
+            CONDITION_PROMOTED,
+            ConditionStatus.FALSE,
+            "InvalidSpec",
+            message,
+            self.clock(),
+        )
+        status = current.model_copy(update={"conditions": conditions, "message": message})
+        meta = body.get("metadata", {})
+        name, namespace = str(meta.get("name")), str(meta.get("namespace"))
+        patch = {"status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
+        await asyncio.to_thread(
+            self.clients.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL,
+            name, patch,
+        )
+        kopf.event(dict(body), type="Warning", reason="InvalidSpec", message=message)
+
+    @staticmethod
+    def _post_events(body: Mapping[str, Any], actions: tuple[Action, ...], logger: logging.Logger) -> None:
+        for action in actions:
+            if isinstance(action, EmitEvent):
+                logger.info("%s: %s", action.reason, action.message)
+                kopf.event(dict(body), type=action.type, reason=action.reason, message=action.message)
+
+    def _provider(self) -> str:
+        return self.config.default_provider
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """pydantic errors worded like the API server's: `spec.analysis.stepWeight: message`."""
+    parts = []
+    for error in exc.errors():
+        path = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{path}: {error['msg']}" if path else str(error["msg"]))
+    return "invalid Canary: " + "; ".join(parts)
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}: {str(exc.body)[:300]}"
+    return str(exc)
+
+
+__all__ = ["Reconciler"]
