@@ -28,7 +28,6 @@ __all__ = [
     "owner_reference",
     "read_optional",
     "retry_on_conflict",
-
 ]
 
 if TYPE_CHECKING:

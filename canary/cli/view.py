@@ -65,7 +65,9 @@ def render_canary(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]] =
     if revision:
         head.add_row("Revision", f"{revision.get('image', '-')}  ({str(revision.get('hash', ''))[:10]})")
     bar = Table.grid(padding=(0, 1))
-    bar.add_row(ProgressBar(total=max(max_weight, 1), completed=weight, width=30), f"{weight}% / {max_weight}%")
+    bar.add_row(
+        ProgressBar(total=max(max_weight, 1), completed=weight, width=30), f"{weight}% / {max_weight}%"
+    )
     head.add_row("Weight", bar)
     head.add_row(
         "Failed checks", f"{status.get('failedChecks', 0)} / threshold {analysis.get('threshold', '-')}"

@@ -195,6 +195,7 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
         return draft.finish()
     if obs.target_revision is None or not obs.target.exists:
         return _target_missing(draft)
+    _clear_target_missing_note(draft)
     if phase is None or phase is Phase.INITIALIZING:
         return _initialize(draft)
     if phase in IDLE_PHASES:
@@ -324,6 +325,25 @@ def _target_missing(draft: _Draft) -> Decision:
     return draft.finish(message)
 
 
+def _clear_target_missing_note(draft: _Draft) -> None:
+    """The target is back: give the Promoted condition its phase's own message again.
+
+    Only :func:`_target_missing` writes the same text to the condition and to
+    ``status.message``, which is how a stale "not found" note is recognised here.
+    """
+    phase = draft.before.phase
+    current = draft.before.condition(CONDITION_PROMOTED)
+    if phase is None or current is None or current.message != draft.before.message:
+        return
+    _, message = promoted_condition(phase, draft.spec.target_ref.kind)
+    draft.set(
+        conditions=set_condition(
+            draft.before.conditions, CONDITION_PROMOTED, current.status, current.reason, message, draft.obs.now
+        ),
+        message=f"{draft.target} found again",
+    )
+
+
 def _initialize(draft: _Draft) -> Decision:
     """Create the primary and route all traffic to it; once it is ready, park the target."""
     assert draft.obs.target_revision is not None
@@ -437,9 +457,10 @@ def _analyse(draft: _Draft) -> Decision:
         return _rollback(draft, _threshold_message(draft, before.failed_checks))
 
     if before.canary_weight == 0 and before.iterations == 0:
-        # Nothing has been routed to the canary yet, so there is nothing to measure.
+        # Nothing has been routed to the canary yet, so there is nothing to measure; the first
+        # step only starts the analysis, so even ``iterations: 0`` needs one passing check.
         draft.event(f"Starting canary analysis for {draft.target}", reason="Started")
-        return _advance(draft)
+        return _advance(draft, first_step=True)
 
     if obs.checks is None:
         # Not measured this tick (the operator asks checks_due first); judge on the next tick.
@@ -461,20 +482,20 @@ def _analyse(draft: _Draft) -> Decision:
     return _advance(draft)
 
 
-def _advance(draft: _Draft) -> Decision:
-    """Checks passed: next weight or iteration, or promote after the last one."""
+def _advance(draft: _Draft, *, first_step: bool = False) -> Decision:
+    """Checks passed (or the analysis just started): next weight or iteration, or promote."""
     analysis = draft.spec.analysis
     before = draft.before
     if analysis.is_iteration_based:
-        wanted = analysis.iterations or 0
-        if before.iterations >= wanted:
+        wanted = max(analysis.iterations or 0, 1)
+        if before.iterations >= wanted and not first_step:
             return _start_promotion(draft)
         iteration = before.iterations + 1
         draft.set(iterations=iteration)
         draft.progressed()
         draft.event(f"Advance {draft.canary} canary iteration {iteration}/{wanted}", reason="Advanced")
         return draft.finish(f"iteration {iteration}/{wanted}")
-    if is_final_weight(analysis, before.canary_weight):
+    if is_final_weight(analysis, before.canary_weight) and not first_step:
         return _start_promotion(draft)
     weight = next_weight(analysis, before.canary_weight)
     draft.route(weight)
@@ -549,7 +570,7 @@ def _failed_promotion(draft: _Draft, detail: str) -> Decision:
         draft.route(TOTAL_WEIGHT)
     else:
         draft.route(0)
-    draft.enter(Phase.FAILED, message=text)
+    draft.enter(Phase.FAILED, message=f"Canary promotion failed, primary not ready: {detail}")
     draft.event(text, reason="PromotionFailed", warning=True)
     return draft.finish(text)
 

@@ -39,8 +39,11 @@ class CanaryRef:
 class WorkloadState:
     """Readiness of one workload (the target Deployment or ``<target>-primary``).
 
-    ``deadline_exceeded`` mirrors the Deployment's ``ProgressDeadlineExceeded`` condition: the
-    rollout is stuck and waiting longer will not help (Flagger's non-retriable readiness error).
+    ``ready`` must mean the rollout of the *current* template finished (observedGeneration caught
+    up, every replica updated, enough available per the ready threshold): after a promotion the
+    core relies on it to know the primary runs the promoted template. ``deadline_exceeded``
+    mirrors the Deployment's ``ProgressDeadlineExceeded`` condition: the rollout is stuck and
+    waiting longer will not help (Flagger's non-retriable readiness error).
     """
 
     exists: bool

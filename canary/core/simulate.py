@@ -43,10 +43,12 @@ def simulate(
     start: datetime = EPOCH,
     step: timedelta | None = None,
     status: CanaryStatus | None = None,
+    until: Callable[[Decision], bool] | None = None,
 ) -> list[Decision]:
-    """Call ``decide`` ``ticks`` times, ``step`` apart (default: the analysis interval).
+    """Call ``decide`` up to ``ticks`` times, ``step`` apart (default: the analysis interval).
 
-    Each decision's status feeds the next tick, as the operator's status write would.
+    Each decision's status feeds the next tick, as the operator's status write would; the run
+    stops early after the first decision for which ``until`` returns True.
     """
     spacing = step if step is not None else spec.analysis_interval
     decisions: list[Decision] = []
@@ -57,4 +59,6 @@ def simulate(
         decision = decide(spec, current, observations_fn(tick))
         decisions.append(decision)
         current = decision.status
+        if until is not None and until(decision):
+            break
     return decisions

@@ -23,8 +23,12 @@ TOTAL_WEIGHT = 100
 
 
 def max_weight(analysis: CanaryAnalysis) -> int:
-    """Canary weight at which promotion starts, clamped to 0..100."""
-    return max(0, min(TOTAL_WEIGHT, analysis.effective_max_weight))
+    """Canary weight at which promotion starts, clamped to 1..100.
+
+    At least 1: a weight-based analysis must route some traffic to be measured (``stepWeights:
+    [0]`` would otherwise never leave its first step).
+    """
+    return max(1, min(TOTAL_WEIGHT, analysis.effective_max_weight))
 
 
 def next_weight(analysis: CanaryAnalysis, current: int) -> int:

@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
 from rich.live import Live
@@ -61,10 +61,10 @@ class DemoCluster:
         self.clients = clients
 
     def get_canary(self) -> dict[str, Any]:
-        obj: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
+        obj = self.clients.custom.get_namespaced_custom_object(
             GROUP, VERSION, manifests.NAMESPACE, PLURAL, manifests.APP
         )
-        return obj
+        return cast(dict[str, Any], obj)
 
     def events(self) -> list[dict[str, Any]]:
         listing = self.clients.core.list_namespaced_event(
@@ -76,12 +76,18 @@ class DemoCluster:
         return items
 
     def primary_image(self) -> str:
-        primary = self.clients.apps.read_namespaced_deployment(f"{manifests.APP}-primary", manifests.NAMESPACE)
-        return str(primary.spec.template.spec.containers[0].image)
+        primary = self.clients.apps.read_namespaced_deployment(
+            f"{manifests.APP}-primary", manifests.NAMESPACE
+        )
+        pod_spec = primary.spec.template.spec if primary.spec else None
+        return str(pod_spec.containers[0].image) if pod_spec else "-"
 
     def route(self) -> str:
-        route = self.clients.custom.get_namespaced_custom_object(
-            "gateway.networking.k8s.io", "v1", manifests.NAMESPACE, "httproutes", manifests.APP
+        route = cast(
+            dict[str, Any],
+            self.clients.custom.get_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", manifests.NAMESPACE, "httproutes", manifests.APP
+            ),
         )
         refs = route["spec"]["rules"][0]["backendRefs"]
         return " / ".join(f"{ref['name']}={ref.get('weight', 1)}" for ref in refs)
@@ -91,8 +97,10 @@ class DemoCluster:
         self.clients.apps.patch_namespaced_deployment(manifests.APP, manifests.NAMESPACE, patch)
 
     def install(self, interval: str) -> None:
-        self.clients.core.create_namespace(manifests.namespace())
-        self.clients.apps.create_namespaced_deployment(manifests.NAMESPACE, manifests.deployment())
+        namespace: Any = manifests.namespace()  # the client accepts plain dicts as bodies
+        deployment: Any = manifests.deployment()
+        self.clients.core.create_namespace(namespace)
+        self.clients.apps.create_namespaced_deployment(manifests.NAMESPACE, deployment)
         self.clients.custom.create_namespaced_custom_object(
             GROUP, VERSION, manifests.NAMESPACE, PLURAL, manifests.canary(interval=interval)
         )
@@ -103,8 +111,16 @@ async def operator_process(kubeconfig: str, prometheus_url: str, log_path: Path)
     """`canary operator` as a child process, stopped with SIGINT like a user's Ctrl-C."""
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "canary", "operator", "--kubeconfig", kubeconfig,
-             "--prometheus-url", prometheus_url],
+            [
+                sys.executable,
+                "-m",
+                "canary",
+                "operator",
+                "--kubeconfig",
+                kubeconfig,
+                "--prometheus-url",
+                prometheus_url,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -149,8 +165,10 @@ class Screen:
             f" ({c.get('verdict')})"
             for c in status.get("checks") or []
         )
-        line = f"phase={status.get('phase')} weight={status.get('canaryWeight', 0)} " \
-               f"failedChecks={status.get('failedChecks', 0)} {checks}"
+        line = (
+            f"phase={status.get('phase')} weight={status.get('canaryWeight', 0)} "
+            f"failedChecks={status.get('failedChecks', 0)} {checks}"
+        )
         if line != self._last_line:
             self.console.print(f"  {line}")
             self._last_line = line
@@ -200,7 +218,12 @@ def summary(console: Console, results: list[ReleaseResult]) -> None:
     for r in results:
         style = "green" if r.as_expected else "red"
         table.add_row(
-            r.title, r.image, r.expected_phase, f"[{style}]{r.phase}[/]", r.primary_image, r.route,
+            r.title,
+            r.image,
+            r.expected_phase,
+            f"[{style}]{r.phase}[/]",
+            r.primary_image,
+            r.route,
             f"{r.seconds:.1f}s",
         )
     console.print(table)
@@ -212,11 +235,15 @@ async def run_demo(options: DemoOptions) -> int:
     console = Console()
     workdir = Path(tempfile.mkdtemp(prefix="canary-demo-"))
     console.print(f"[bold]canary demo[/] (work dir {workdir})")
-    console.print("Starting the sandbox: API emulator, workload simulator, traffic at "
-                  f"{options.rps:g} rps, real Prometheus …")
+    console.print(
+        "Starting the sandbox: API emulator, workload simulator, traffic at "
+        f"{options.rps:g} rps, real Prometheus …"
+    )
     async with Sandbox(rps=options.rps, workdir=workdir) as sandbox:
         kubeconfig = str(sandbox.kubeconfig_path)
-        console.print(f"  kubeconfig: {kubeconfig}   (try: kubectl --kubeconfig {kubeconfig} get canaries -A)")
+        console.print(
+            f"  kubeconfig: {kubeconfig}   (try: kubectl --kubeconfig {kubeconfig} get canaries -A)"
+        )
         console.print(f"  prometheus: {sandbox.prometheus_url}")
         os.environ["KUBECONFIG"] = kubeconfig
         cluster = DemoCluster(load_clients(kubeconfig))
@@ -231,12 +258,19 @@ async def run_demo(options: DemoOptions) -> int:
                 console.print(f"[red]the Canary was not initialized; see {log_path}[/]")
                 return 1
             results = [
-                await release(cluster, console, options,
-                              ReleaseResult("good release", manifests.GOOD_IMAGE, "Succeeded")),
-                await release(cluster, console, options,
-                              ReleaseResult("bad release", manifests.BAD_IMAGE, "Failed")),
+                await release(
+                    cluster,
+                    console,
+                    options,
+                    ReleaseResult("good release", manifests.GOOD_IMAGE, "Succeeded"),
+                ),
+                await release(
+                    cluster, console, options, ReleaseResult("bad release", manifests.BAD_IMAGE, "Failed")
+                ),
             ]
     summary(console, results)
     ok = all(r.as_expected for r in results) and results[1].primary_image == manifests.GOOD_IMAGE
-    console.print("[bold green]demo passed[/]" if ok else f"[bold red]demo failed[/]; operator log: {log_path}")
+    console.print(
+        "[bold green]demo passed[/]" if ok else f"[bold red]demo failed[/]; operator log: {log_path}"
+    )
     return 0 if ok else 1

@@ -74,7 +74,9 @@ def builtin_query(metric_name: str, context: QueryContext) -> str:
 _SELECTOR = 'reporter="destination", destination_workload_namespace="{{ namespace }}", destination_workload="{{ target }}"'
 _REQUESTS = "sum(increase(istio_requests_total{" + _SELECTOR + "}[{{ interval }}]))"
 _ERRORS = "sum(increase(istio_requests_total{" + _SELECTOR + ', response_code=~"5.."}[{{ interval }}]))'
-_BUCKETS = "sum by (le) (increase(istio_request_duration_milliseconds_bucket{" + _SELECTOR + "}[{{ interval }}]))"
+_BUCKETS = (
+    "sum by (le) (increase(istio_request_duration_milliseconds_bucket{" + _SELECTOR + "}[{{ interval }}]))"
+)
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ class PrometheusProvider:
             disable_ssl=insecure_skip_verify,
             retry=Retry(total=0, connect=0, read=0, redirect=0, status=0),
             auth=None if bearer_token else basic_auth,
-            timeout=timeout,  # type: ignore[arg-type]  # annotated int, used as requests' float timeout
+            timeout=timeout,  # requests accepts float seconds
         )
 
     def __repr__(self) -> str:
@@ -78,7 +78,7 @@ class PrometheusProvider:
         """All samples of an instant query (whitespace collapsed, as Flagger sends it)."""
         compact = _WHITESPACE.sub(" ", query).strip()
         try:
-            result = self._client.custom_query(compact, timeout=self._timeout)  # type: ignore[arg-type]
+            result = self._client.custom_query(compact, timeout=self._timeout)
         except PrometheusApiClientException as exc:
             # 4xx is a bad query: asking again gives the same answer.
             retryable = not re.search(r"HTTP Status Code 4\d\d", str(exc))

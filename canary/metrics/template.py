@@ -126,7 +126,7 @@ def render_query(template: str, context: QueryContext) -> str:
         if template.startswith("{{", i):
             match = _PLACEHOLDER.match(template, i)
             if match is None:
-                raise TemplateError(f"malformed placeholder at offset {i}: {template[i:i + 30]!r}")
+                raise TemplateError(f"malformed placeholder at offset {i}: {template[i : i + 30]!r}")
             key = match.group("key")
             value = _lookup(key, context)
             if quote in ('"', "'"):

@@ -10,10 +10,12 @@ import kopf
 from canary.operator.config import OperatorConfig
 from canary.operator.reconciler import Reconciler
 
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
 GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
 
 
-def _reconciler(memo: kopf.Memo) -> Reconciler:
+def _reconciler(memo: Any) -> Reconciler:
     """One reconciler per operator process, built lazily on first use (clients need the login done)."""
     if "reconciler" not in memo:
         config: OperatorConfig = memo["config"]
@@ -23,7 +25,7 @@ def _reconciler(memo: kopf.Memo) -> Reconciler:
 
 
 async def run_canary(
-    name: str, namespace: str, memo: kopf.Memo, stopped: kopf.DaemonStopped, logger: logging.Logger, **_: Any
+    *, name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: Logger, **_: Any
 ) -> None:
     """One daemon per Canary: reconcile, then sleep until the core says the next step is due.
 
@@ -31,13 +33,11 @@ async def run_canary(
     """
     reconciler = _reconciler(memo)
     while not stopped:
-        delay = await reconciler.tick(name=name, namespace=namespace, logger=logger)
+        delay = await reconciler.tick(name=name, namespace=namespace or "default", logger=logger)
         await stopped.wait(delay)
 
 
-async def finalize_canary(
-    name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any
-) -> None:
+async def finalize_canary(*, body: kopf.Body, memo: Any, logger: Logger, **_: Any) -> None:
     """On deletion: with revertOnDeletion, give the target back its traffic and replicas."""
     await _reconciler(memo).finalize(body=dict(body), logger=logger)
 
@@ -55,4 +55,3 @@ def build_registry() -> kopf.OperatorRegistry:
     )(run_canary)
     kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")(finalize_canary)
     return registry
-

@@ -12,7 +12,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes.client.exceptions import ApiException
@@ -39,6 +39,7 @@ from canary.routers.factory import router_for
 from canary.targets.base import Target, TargetError
 from canary.targets.factory import target_for
 
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
 CONDITION_PROMOTED = "Promoted"
 #: After an error the tick is retried this soon (the status still says where we are).
@@ -77,7 +78,7 @@ class Reconciler:
 
     # ------------------------------------------------------------------ ticks
 
-    async def tick(self, *, name: str, namespace: str, logger: logging.Logger) -> float:
+    async def tick(self, *, name: str, namespace: str, logger: Logger) -> float:
         """Reconcile one Canary once; returns seconds until the next tick."""
         body = await asyncio.to_thread(self._read_canary, name, namespace)
         if body is None:
@@ -88,7 +89,9 @@ class Reconciler:
             await self._report_invalid(body, _validation_message(exc), logger)
             return self.config.max_tick_seconds
         try:
-            edges = Edges(target_for(canary, self.clients), router_for(canary, self.clients, self._provider()))
+            edges = Edges(
+                target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
+            )
         except (TargetError, RouterError) as exc:
             await self._report_invalid(body, str(exc), logger)
             return self.config.max_tick_seconds
@@ -112,13 +115,15 @@ class Reconciler:
             await self._apply(canary, edges, decision.actions)
             await asyncio.to_thread(self._write_status, canary, body, decision.status)
         except (ApiException, TargetError, RouterError) as exc:
-            logger.warning("reconcile of %s.%s did not complete, will retry: %s", name, namespace, _short(exc))
+            logger.warning(
+                "reconcile of %s.%s did not complete, will retry: %s", name, namespace, _short(exc)
+            )
             return RETRY_SECONDS
         self._post_events(body, decision.actions, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
         return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
 
-    async def finalize(self, *, body: Mapping[str, Any], logger: logging.Logger) -> None:
+    async def finalize(self, *, body: Mapping[str, Any], logger: Logger) -> None:
         """Deletion: let the core decide (revertOnDeletion) and perform it; kopf retries on error."""
         try:
             canary = Canary.from_body(body)
@@ -128,10 +133,14 @@ class Reconciler:
             canary.spec, canary.status, now=self.clock(), canary=CanaryRef(canary.name, canary.namespace)
         )
         try:
-            edges = Edges(target_for(canary, self.clients), router_for(canary, self.clients, self._provider()))
+            edges = Edges(
+                target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
+            )
             await self._apply(canary, edges, decision.actions)
         except (TargetError, RouterError, ApiException) as exc:
-            raise kopf.TemporaryError(f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS) from exc
+            raise kopf.TemporaryError(
+                f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
+            ) from exc
         self._post_events(body, decision.actions, logger)
 
     # ------------------------------------------------------------------ apply
@@ -170,14 +179,12 @@ class Reconciler:
 
     def _read_canary(self, name: str, namespace: str) -> dict[str, Any] | None:
         try:
-            body: dict[str, Any] = self.clients.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
-            )
+            body = self.clients.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
         except ApiException as exc:
             if is_not_found(exc):
                 return None
             raise
-        return body
+        return dict(body)  # type: ignore[call-overload]
 
     def _write_status(self, canary: Canary, body: Mapping[str, Any], status: CanaryStatus) -> None:
         """One merge patch of the whole status; keys the new status drops are nulled explicitly."""
@@ -191,7 +198,7 @@ class Reconciler:
             GROUP, VERSION, canary.namespace, PLURAL, canary.name, {"status": patch}
         )
 
-    async def _report_invalid(self, body: Mapping[str, Any], message: str, logger: logging.Logger) -> None:
+    async def _report_invalid(self, body: Mapping[str, Any], message: str, logger: Logger) -> None:
         """A Canary the operator cannot act on: say why in the status, once, and touch nothing else."""
         old = dict(body.get("status") or {})
         if old.get("message") == message:
@@ -211,17 +218,22 @@ class Reconciler:
         name, namespace = str(meta.get("name")), str(meta.get("namespace"))
         patch = {"status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
         await asyncio.to_thread(
-            self.clients.custom.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, PLURAL,
-            name, patch,
+            self.clients.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
         )
-        kopf.event(dict(body), type="Warning", reason="InvalidSpec", message=message)
+        kopf.event(_as_body(body), type="Warning", reason="InvalidSpec", message=message)
 
     @staticmethod
-    def _post_events(body: Mapping[str, Any], actions: tuple[Action, ...], logger: logging.Logger) -> None:
+    def _post_events(body: Mapping[str, Any], actions: tuple[Action, ...], logger: Logger) -> None:
         for action in actions:
             if isinstance(action, EmitEvent):
                 logger.info("%s: %s", action.reason, action.message)
-                kopf.event(dict(body), type=action.type, reason=action.reason, message=action.message)
+                kopf.event(_as_body(body), type=action.type, reason=action.reason, message=action.message)
 
     def _provider(self) -> str:
         return self.config.default_provider
@@ -234,6 +246,11 @@ def _validation_message(exc: ValidationError) -> str:
         path = ".".join(str(p) for p in error["loc"])
         parts.append(f"{path}: {error['msg']}" if path else str(error["msg"]))
     return "invalid Canary: " + "; ".join(parts)
+
+
+def _as_body(body: Mapping[str, Any]) -> kopf.Body:
+    """kopf's event poster wants its Body wrapper; ours are plain dicts read through the client."""
+    return kopf.Body(cast(kopf.RawBody, dict(body)))
 
 
 def _short(exc: BaseException) -> str:

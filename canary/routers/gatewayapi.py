@@ -60,7 +60,9 @@ def _backend(name: str, port: int, weight: int) -> Manifest:
     return {"group": "", "kind": "Service", "name": name, "port": port, "weight": weight}
 
 
-def build_httproute(canary: Canary, primary_weight: int = 100, canary_weight: int = 0, version: str = "v1") -> Manifest:
+def build_httproute(
+    canary: Canary, primary_weight: int = 100, canary_weight: int = 0, version: str = "v1"
+) -> Manifest:
     """The HTTPRoute Flagger writes for a canary without A/B matches, mirroring or session affinity."""
     service = canary.spec.service
     if service is None or not service.gateway_refs:
@@ -88,11 +90,18 @@ def build_httproute(canary: Canary, primary_weight: int = 100, canary_weight: in
         "ownerReferences": [owner_reference(canary)],
     }
     annotations = {
-        k: v for k, v in ((service.apex.annotations if service.apex else None) or {}).items() if FLUX_MARKER not in k
+        k: v
+        for k, v in ((service.apex.annotations if service.apex else None) or {}).items()
+        if FLUX_MARKER not in k
     }
     if annotations:
         metadata["annotations"] = annotations
-    return {"apiVersion": f"{GATEWAY_API_GROUP}/{version}", "kind": "HTTPRoute", "metadata": metadata, "spec": spec}
+    return {
+        "apiVersion": f"{GATEWAY_API_GROUP}/{version}",
+        "kind": "HTTPRoute",
+        "metadata": metadata,
+        "spec": spec,
+    }
 
 
 def _weighted_rule(route: Manifest, primary: str, canary_svc: str) -> Manifest | None:
@@ -114,7 +123,9 @@ def route_weights(route: Manifest, primary: str, canary_svc: str) -> tuple[int, 
     return weights[primary], weights[canary_svc]
 
 
-def with_weights(route: Manifest, primary: str, canary_svc: str, primary_weight: int, canary_weight: int) -> Manifest:
+def with_weights(
+    route: Manifest, primary: str, canary_svc: str, primary_weight: int, canary_weight: int
+) -> Manifest:
     """A copy of the route with only the two backend weights changed (everything else kept as stored)."""
     updated = copy.deepcopy(route)
     updated.pop("status", None)
@@ -181,7 +192,10 @@ class GatewayAPIRouter:
             desired = build_httproute(canary, *weights, version=self._version)
             metadata = existing.get("metadata") or {}
             # Keep annotations other controllers add (e.g. cloud gateway controllers), as Flagger does.
-            annotations = {**(metadata.get("annotations") or {}), **(desired["metadata"].get("annotations") or {})}
+            annotations = {
+                **(metadata.get("annotations") or {}),
+                **(desired["metadata"].get("annotations") or {}),
+            }
             if (
                 existing.get("spec") == desired["spec"]
                 and (metadata.get("labels") or {}) == desired["metadata"]["labels"]
@@ -208,7 +222,9 @@ class GatewayAPIRouter:
                 raise RouterError(f"HTTPRoute {apex}.{canary.namespace} not found")
             if route_weights(route, primary, canary_svc) == (primary_weight, canary_weight):
                 return
-            self._replace(canary, apex, with_weights(route, primary, canary_svc, primary_weight, canary_weight))
+            self._replace(
+                canary, apex, with_weights(route, primary, canary_svc, primary_weight, canary_weight)
+            )
 
         retry_on_conflict(write_weights)
 
@@ -235,7 +251,9 @@ class GatewayAPIRouter:
                     )
         weights = route_weights(route, primary, canary_svc)
         if weights is None:
-            raise RouterError(f"HTTPRoute {apex}.{canary.namespace} has no rule routing to {primary} and {canary_svc}")
+            raise RouterError(
+                f"HTTPRoute {apex}.{canary.namespace} has no rule routing to {primary} and {canary_svc}"
+            )
         return weights
 
     def finalize(self, canary: Canary) -> None:

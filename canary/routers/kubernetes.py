@@ -45,11 +45,15 @@ def build_service(
     """A ClusterIP Service selecting ``{label: value}``, labelled ``{label: name}`` like Flagger's."""
     service = canary.spec.service
     if service is None:
-        raise RouterError(f"canary {canary.name}.{canary.namespace}: spec.service is required to create Services")
+        raise RouterError(
+            f"canary {canary.name}.{canary.namespace}: spec.service is required to create Services"
+        )
     label, value = selector
     labels = dict((metadata.labels if metadata else None) or {})
     labels[label] = name
-    annotations = {k: v for k, v in ((metadata.annotations if metadata else None) or {}).items() if FLUX_MARKER not in k}
+    annotations = {
+        k: v for k, v in ((metadata.annotations if metadata else None) or {}).items() if FLUX_MARKER not in k
+    }
     meta: Manifest = {
         "name": name,
         "namespace": canary.namespace,
@@ -94,8 +98,12 @@ class KubernetesRouter:
         label, value = self._pod_selector(canary)
         apex, primary, canary_svc = service_names(canary)
         self._reconcile_service(build_service(canary, canary_svc, (label, value), service.canary), canary)
-        self._reconcile_service(build_service(canary, primary, (label, primary_name(value)), service.primary), canary)
-        self._reconcile_service(build_service(canary, apex, (label, primary_name(value)), service.apex), canary)
+        self._reconcile_service(
+            build_service(canary, primary, (label, primary_name(value)), service.primary), canary
+        )
+        self._reconcile_service(
+            build_service(canary, apex, (label, primary_name(value)), service.apex), canary
+        )
 
     def _reconcile_service(self, desired: Manifest, canary: Canary) -> None:
         name = desired["metadata"]["name"]

@@ -46,7 +46,12 @@ _PRIVATE_ANNOTATION_PREFIXES: tuple[str, ...] = (
 )
 
 #: Rollout settings copied from the target on promotion (Flagger's list).
-_ROLLOUT_FIELDS: tuple[str, ...] = ("progressDeadlineSeconds", "minReadySeconds", "revisionHistoryLimit", "strategy")
+_ROLLOUT_FIELDS: tuple[str, ...] = (
+    "progressDeadlineSeconds",
+    "minReadySeconds",
+    "revisionHistoryLimit",
+    "strategy",
+)
 
 
 def _copyable_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
@@ -158,7 +163,9 @@ def build_primary_hpa(hpa: Mapping[str, Any], primary_deployment: str, owner: Ma
         "metadata": {
             "name": primary_name(hpa["metadata"]["name"]),
             "namespace": hpa["metadata"].get("namespace"),
-            "labels": {k: v for k, v in (hpa["metadata"].get("labels") or {}).items() if FLUX_MARKER not in k},
+            "labels": {
+                k: v for k, v in (hpa["metadata"].get("labels") or {}).items() if FLUX_MARKER not in k
+            },
             "ownerReferences": [dict(owner)],
         },
         "spec": spec,
@@ -218,17 +225,25 @@ class DeploymentTarget:
             revision = Revision(hash=pod_template_hash(template), image=first_image(template) or None)
             readiness = deployment_readiness(target, analysis.effective_canary_ready_threshold)
             target_state = WorkloadState(
-                exists=True, ready=readiness.ready, message=readiness.message, deadline_exceeded=readiness.stuck
+                exists=True,
+                ready=readiness.ready,
+                message=readiness.message,
+                deadline_exceeded=readiness.stuck,
             )
 
         if primary is None:
-            primary_state = WorkloadState.missing(f"deployment {primary_name(target_name)}.{namespace} not found")
+            primary_state = WorkloadState.missing(
+                f"deployment {primary_name(target_name)}.{namespace} not found"
+            )
         else:
             readiness = deployment_readiness(primary, analysis.effective_primary_ready_threshold)
             message = readiness.message
             ready = readiness.ready
             if ready and (primary.get("spec") or {}).get("replicas") == 0:
-                ready, message = False, f"halt {canary.name}.{namespace} advancement: primary deployment is scaled to zero"
+                ready, message = (
+                    False,
+                    f"halt {canary.name}.{namespace} advancement: primary deployment is scaled to zero",
+                )
             primary_state = WorkloadState(
                 exists=True, ready=ready, message=message, deadline_exceeded=readiness.stuck
             )
@@ -314,7 +329,10 @@ class DeploymentTarget:
         name = canary.spec.target_ref.name
         try:
             call_json(
-                self._apps.patch_namespaced_deployment, name, canary.namespace, {"spec": {"replicas": replicas}}
+                self._apps.patch_namespaced_deployment,
+                name,
+                canary.namespace,
+                {"spec": {"replicas": replicas}},
             )
         except ApiException as exc:
             if exc.status == 404:

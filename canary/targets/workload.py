@@ -168,7 +168,10 @@ def deployment_readiness(deployment: Mapping[str, Any], ready_threshold_percent:
     status = deployment.get("status") or {}
     name = metadata.get("name", "")
     if int(metadata.get("generation") or 0) > int(status.get("observedGeneration") or 0):
-        return Readiness(False, "waiting for rollout to finish: observed deployment generation less than desired generation")
+        return Readiness(
+            False,
+            "waiting for rollout to finish: observed deployment generation less than desired generation",
+        )
     progressing = _condition(status, "Progressing")
     if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
         return Readiness(False, f"deployment {name!r} exceeded its progress deadline", stuck=True)
@@ -187,7 +190,9 @@ def deployment_readiness(deployment: Mapping[str, Any], ready_threshold_percent:
         )
     needed = int(updated * ready_threshold_percent / 100)
     if available < needed:
-        threshold_note = "" if ready_threshold_percent == 100 else f" (readyThreshold {ready_threshold_percent}%)"
+        threshold_note = (
+            "" if ready_threshold_percent == 100 else f" (readyThreshold {ready_threshold_percent}%)"
+        )
         return Readiness(
             False,
             f"waiting for rollout to finish: {available} of {needed}{threshold_note} updated replicas are available",

@@ -215,7 +215,7 @@ class _Eval:
     def __init__(self, env: dict[str, Any]) -> None:
         self.env = env
 
-    def run(self, node: Node) -> Any:  # noqa: C901 - a flat dispatcher reads best
+    def run(self, node: Node) -> Any:
         op = node[0]
         if op == "lit":
             return node[1]

@@ -8,6 +8,7 @@ removal triggers the hook again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -34,10 +35,8 @@ class GarbageCollector:
 
     def _delete(self, rkey: str, obj: Obj) -> None:
         meta = obj["metadata"]
-        try:
+        with contextlib.suppress(ApiError):  # already gone (raced with another cascade)
             self.store.delete(rkey, meta.get("namespace", "") or "", meta["name"])
-        except ApiError:  # already gone (raced with another cascade)
-            pass
 
     def _collect_dependents(self, uid: str) -> None:
         if not uid:

@@ -8,6 +8,7 @@ other threads must go through HTTP (or ``loop.call_soon_threadsafe``).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import datetime
 import uuid
@@ -46,7 +47,7 @@ class Event:
     rv: int
 
 
-@dataclass
+@dataclass(eq=False)
 class Watcher:
     """A live subscription; events are pushed by the store and pulled by ``__aiter__``."""
 
@@ -226,14 +227,14 @@ class Store:
                 watcher.queue.put_nowait(None)
 
     # ---------------------------------------------------------------- watching
-    def subscribe(self, rkey: str, namespace: str | None, resource_version: str | None) -> tuple[Watcher, list[Event]]:
+    def subscribe(self, rkey: str, namespace: str | None, resource_version: str | None) -> tuple[Watcher, builtins.list[Event]]:
         """Register a watcher and return the backlog it must see first.
 
         No/``"0"`` resourceVersion: synthetic ADDED for current objects (kube's "start at any").
         A known version: replay history after it; older than the history -> 410 Gone.
         """
         watcher = Watcher(rkey, namespace)
-        backlog: list[Event] = []
+        backlog: builtins.list[Event] = []
         if not resource_version or resource_version == "0":
             for obj in self.list(rkey, namespace):
                 backlog.append(Event("ADDED", rkey, obj, None, int(obj["metadata"]["resourceVersion"])))
@@ -247,6 +248,10 @@ class Store:
             backlog = [e for e in self._history if e.rv > since and watcher.matches(e)]
         self._watchers.add(watcher)
         return watcher, backlog
+
+    def watcher_count(self, rkey: str | None = None) -> int:
+        """Live watches (optionally of one resource); lets tests await a client's watch instead of sleeping."""
+        return sum(1 for w in self._watchers if rkey is None or w.rkey == rkey)
 
     def unsubscribe(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)

@@ -60,7 +60,7 @@ def jsonpath(obj: Any, path: str) -> list[Any]:
     if path.startswith("{") and path.endswith("}"):
         path = path[1:-1]
     path = path.lstrip("$")
-    current = [obj]
+    current: list[Any] = [obj]
     pos = 0
     while pos < len(path):
         m = _JP_TOKEN.match(path, pos)
@@ -126,7 +126,7 @@ def _hpa_targets(obj: Obj) -> str:
     out = []
     for metric in _g(obj, "spec", "metrics", default=[]):
         target = (metric.get("resource") or {}).get("target") or {}
-        current = next(
+        current: Obj = next(
             (c for c in _g(obj, "status", "currentMetrics", default=[]) if c.get("type") == metric.get("type")), {}
         )
         cur = ((current.get("resource") or {}).get("current") or {}).get("averageUtilization")

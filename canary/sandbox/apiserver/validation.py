@@ -85,7 +85,7 @@ def _render(value: Any) -> str:
 
 
 def _cause(err: ValidationError) -> dict[str, str]:
-    path: Path = list(err.absolute_path)
+    path: Path = [*err.absolute_path]
     value = err.instance
     kw, arg = err.validator, err.validator_value
     if kw == "required":
@@ -94,7 +94,7 @@ def _cause(err: ValidationError) -> dict[str, str]:
     where = path_str(path)
     rendered = _render(value)
     if kw == "enum":
-        supported = ", ".join(_render(v) for v in arg)
+        supported = ", ".join(_render(v) for v in (arg if isinstance(arg, list) else []))
         msg = f"Unsupported value: {rendered}: supported values: {supported}"
         return {"field": where, "message": msg, "reason": "FieldValueNotSupported"}
     text = {
@@ -107,7 +107,7 @@ def _cause(err: ValidationError) -> dict[str, str]:
         "pattern": f"should match '{arg}'",
         "multipleOf": f"should be a multiple of {arg}",
     }.get(str(kw))
-    if kw in ("maximum", "minimum") and err.schema.get("exclusive" + str(kw).capitalize()):
+    if kw in ("maximum", "minimum") and isinstance(err.schema, dict) and err.schema.get("exclusive" + str(kw).capitalize()):
         text = f"should be {'less' if kw == 'maximum' else 'greater'} than {arg}"
     if kw == "type" or (kw == "anyOf" and "integer" in json.dumps(arg)):
         types = arg if isinstance(arg, list) else [arg]
@@ -239,7 +239,7 @@ def admit(rt: ResourceType, version: str, obj: Obj, field_validation: str) -> li
     schema = rt.schemas.get(version)
     if schema is None:
         return []
-    unknown: list[str] = []
+    unknown = []
     prune(obj, schema, [], unknown, root=True)
     warnings = _strict_error(rt, version, unknown, mode)
     apply_defaults(obj, schema)
@@ -248,7 +248,7 @@ def admit(rt: ResourceType, version: str, obj: Obj, field_validation: str) -> li
                                             if k not in ("apiVersion", "kind", "metadata")}}
     body_schema["required"] = [r for r in schema.get("required", []) if r not in ("apiVersion", "kind", "metadata")]
     validator = _validator(json.dumps(body_schema, sort_keys=True))
-    causes = [_cause(e) for e in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))]
+    causes = [_cause(e) for e in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])]
     _cel_causes(body, body_schema, [], causes)
     if causes:
         name = (obj.get("metadata") or {}).get("name", "")

@@ -1,0 +1,267 @@
+"""The metrics-provider interface (Flagger's ``providers.Interface``) and metric checks at the edge.
+
+A :class:`MetricCheck` turns one ``analysis.metrics[]`` entry into a :class:`CheckOutcome`:
+pick the query (built-in, inline or MetricTemplate), render it safely, run it with bounded
+retries, and classify the value with the core's pure :func:`canary.core.checks.classify`.
+Failures never raise: "the provider failed" is an ERROR outcome and "no data" is
+INCONCLUSIVE, both distinct from FAILED (the metric is bad).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
+
+from canary.api.duration import duration_seconds
+from canary.api.models import Canary, CanaryMetric, TemplateRef
+from canary.core.checks import classify, format_number
+from canary.core.observations import CheckOutcome, RevisionSample, RevisionSamples, Verdict
+from canary.metrics.builtin import BUILTIN_QUERIES, builtin_query, revision_queries
+from canary.metrics.template import QueryContext, TemplateError, render_query
+from canary.routers.base import service_names
+from canary.targets.workload import primary_name
+
+__all__ = [
+    "DEFAULT_METRIC_INTERVAL",
+    "MetricCheck",
+    "MetricTemplateError",
+    "MetricsProvider",
+    "MetricsQueryError",
+    "ResolvedTemplate",
+    "TemplateResolver",
+    "VectorSample",
+    "query_context",
+    "revision_sample",
+]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Flagger's default query window for a metric without ``interval``.
+DEFAULT_METRIC_INTERVAL = "1m"
+
+
+class MetricsQueryError(RuntimeError):
+    """The provider could not answer; ``retryable`` is False when asking again cannot help (bad query)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MetricTemplateError(RuntimeError):
+    """A referenced MetricTemplate (or its Secret) is missing or unusable."""
+
+
+@dataclass(frozen=True)
+class VectorSample:
+    """One series of an instant-vector answer: its labels and value."""
+
+    labels: Mapping[str, str]
+    value: float
+
+
+class MetricsProvider(Protocol):
+    """A metrics backend: a liveness probe and instant queries."""
+
+    def is_online(self) -> bool:
+        """True when the backend answers a trivial query."""
+        ...
+
+    def run_query(self, query: str) -> float | None:
+        """A single value (None = no data); raises MetricsQueryError when the backend fails."""
+        ...
+
+    def run_vector(self, query: str) -> list[VectorSample]:
+        """Every series of the answer, for per-bucket or per-revision observations."""
+        ...
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    """A MetricTemplate's query with the provider it must run on."""
+
+    query: str
+    provider: MetricsProvider
+
+
+class TemplateResolver(Protocol):
+    """Loads the MetricTemplate a metric refers to (and its provider credentials)."""
+
+    def __call__(self, canary: Canary, ref: TemplateRef) -> ResolvedTemplate: ...
+
+
+@dataclass
+class MetricCheck:
+    """Measures one metric of a Canary and classifies it (never raises for provider trouble).
+
+    ``attempts``/``min_wait``/``max_wait`` bound the retries of a failing provider: with the
+    defaults a dead Prometheus is reported as ERROR in about two seconds at most.
+    """
+
+    provider: MetricsProvider
+    resolve_template: TemplateResolver | None = None
+    attempts: int = 3
+    min_wait: float = 0.2
+    max_wait: float = 1.0
+    collect_samples: bool = True
+
+    def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> CheckOutcome:
+        """Run the metric's query over ``interval`` (default: the metric's, else 1m) and classify it."""
+        threshold = metric.effective_range
+        outcome = _OutcomeFactory(metric.name, threshold.min, threshold.max)
+        context = query_context(canary, metric, interval)
+        provider = self.provider
+        try:
+            if metric.template_ref is not None:
+                if self.resolve_template is None:
+                    return outcome.error("MetricTemplates cannot be loaded: no template resolver configured")
+                resolved = self.resolve_template(canary, metric.template_ref)
+                provider = resolved.provider
+                query = render_query(resolved.query, context)
+            elif metric.query is not None:
+                query = render_query(metric.query, context)
+            elif metric.name in BUILTIN_QUERIES:
+                query = builtin_query(metric.name, context)
+            else:
+                return outcome.error(f"metric {metric.name} has no query, templateRef or built-in definition")
+        except TemplateError as exc:
+            return outcome.error(f"invalid query for metric {metric.name}: {exc}")
+        except MetricTemplateError as exc:
+            return outcome.error(str(exc))
+
+        try:
+            value = self._with_retries(lambda: provider.run_query(query))
+        except MetricsQueryError as exc:
+            return outcome.error(f"metric query failed for {metric.name}: {exc}")
+
+        verdict = classify(value, threshold)
+        primary_value: float | None = None
+        samples: RevisionSamples | None = None
+        if metric.is_builtin:
+            primary_value = self._primary_value(provider, metric.name, context)
+            if self.collect_samples:
+                samples = self._samples(provider, context)
+        return CheckOutcome(
+            name=metric.name,
+            verdict=verdict,
+            value=value,
+            threshold_min=threshold.min,
+            threshold_max=threshold.max,
+            message=_message(metric.name, verdict, value, threshold.min, threshold.max),
+            primary_value=primary_value,
+            samples=samples,
+        )
+
+    def _with_retries(self, call: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(lambda exc: isinstance(exc, MetricsQueryError) and exc.retryable),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_random(self.min_wait, self.max_wait),
+            reraise=True,
+        )
+        return retrying(call)
+
+    def _primary_value(self, provider: MetricsProvider, name: str, context: QueryContext) -> float | None:
+        """The same built-in metric for the primary, for side-by-side display; best effort."""
+        try:
+            return provider.run_query(
+                builtin_query(name, _for_workload(context, primary_name(context.target)))
+            )
+        except MetricsQueryError as exc:
+            logger.debug("primary value of %s unavailable: %s", name, exc)
+            return None
+
+    def _samples(self, provider: MetricsProvider, context: QueryContext) -> RevisionSamples | None:
+        """Raw counts for both revisions over the same window; None if any query fails."""
+        try:
+            return RevisionSamples(
+                canary=revision_sample(provider, context),
+                primary=revision_sample(provider, _for_workload(context, primary_name(context.target))),
+                window_seconds=_window_seconds(context.interval),
+            )
+        except MetricsQueryError as exc:
+            logger.debug("revision samples unavailable: %s", exc)
+            return None
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def query_context(canary: Canary, metric: CanaryMetric, interval: str | None = None) -> QueryContext:
+    """The placeholder values for one metric of one Canary."""
+    apex, _, _ = service_names(canary)
+    return QueryContext(
+        name=canary.name,
+        namespace=canary.namespace,
+        target=canary.spec.target_ref.name,
+        service=apex,
+        interval=interval or metric.interval or DEFAULT_METRIC_INTERVAL,
+        variables=dict(metric.template_variables or {}),
+    )
+
+
+def _for_workload(context: QueryContext, workload: str) -> QueryContext:
+    return QueryContext(
+        name=context.name,
+        namespace=context.namespace,
+        target=workload,
+        service=context.service,
+        interval=context.interval,
+        variables=context.variables,
+    )
+
+
+def _window_seconds(interval: str) -> float | None:
+    try:
+        return duration_seconds(interval)
+    except ValueError:
+        return None
+
+
+def revision_sample(provider: MetricsProvider, context: QueryContext) -> RevisionSample:
+    """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload."""
+    queries = revision_queries(context)
+    buckets: list[tuple[float, float]] = []
+    for sample in provider.run_vector(queries.latency_buckets):
+        le = sample.labels.get("le")
+        if le is not None:
+            buckets.append((float(le) / 1000.0, sample.value))
+    buckets.sort()
+    return RevisionSample(
+        requests=provider.run_query(queries.requests) or 0.0,
+        errors=provider.run_query(queries.errors) or 0.0,
+        latency_buckets=tuple(buckets),
+    )
+
+
+def _message(name: str, verdict: Verdict, value: float | None, low: float | None, high: float | None) -> str:
+    if verdict is Verdict.INCONCLUSIVE:
+        return f"no values found for metric {name}"
+    if verdict is Verdict.FAILED and value is not None:
+        if low is not None and value < low:
+            return f"{name} {value:.2f} < {format_number(low)}"
+        if high is not None and value > high:
+            return f"{name} {value:.2f} > {format_number(high)}"
+    return ""
+
+
+@dataclass(frozen=True)
+class _OutcomeFactory:
+    name: str
+    threshold_min: float | None
+    threshold_max: float | None
+
+    def error(self, message: str) -> CheckOutcome:
+        return CheckOutcome(
+            name=self.name,
+            verdict=Verdict.ERROR,
+            threshold_min=self.threshold_min,
+            threshold_max=self.threshold_max,
+            message=message,
+        )

@@ -1,0 +1,63 @@
+"""Whole rollouts through the simulator, read as the event stream a user would see."""
+
+from __future__ import annotations
+
+from core_helpers import REF, T0, make_spec
+
+from canary.api.models import Phase
+from canary.core import CheckOutcome, Observation, Revision, Verdict, WorkloadState
+from canary.core.simulate import ObservationFn, Tick, simulate
+
+
+def world(revision_at: int, verdict: Verdict) -> ObservationFn:
+    """Stable revision first, NEW from tick ``revision_at``; primary ready after tick 1."""
+
+    def observe(tick: Tick) -> Observation:
+        checks = (CheckOutcome("request-success-rate", verdict, 91.3, threshold_min=99),) if tick.checks_due else None
+        return Observation(
+            now=tick.now,
+            canary=REF,
+            target_revision=Revision(hash="v2" if tick.index >= revision_at else "v1"),
+            target=WorkloadState.healthy(),
+            primary=WorkloadState.healthy() if tick.index >= 1 else WorkloadState(True, False, "creating"),
+            checks=checks,
+        )
+
+    return observe
+
+
+def test_successful_rollout_story() -> None:
+    decisions = simulate(make_spec(), world(3, Verdict.SUCCESSFUL), 12, start=T0)
+    events = [e.message for d in decisions for e in d.events]
+    assert events == [
+        "Initialization done! podinfo.test",
+        "New revision detected! Scaling up podinfo.test",
+        "Starting canary analysis for podinfo.test",
+        "Advance podinfo.test canary weight 20",
+        "Advance podinfo.test canary weight 40",
+        "Advance podinfo.test canary weight 50",
+        "Copying podinfo.test template spec to podinfo-primary.test",
+        "Routing all traffic to primary",
+        "Promotion completed! Scaling down podinfo.test",
+    ]
+    assert decisions[-1].status.phase is Phase.SUCCEEDED
+    assert decisions[-1].status.last_promoted_spec == "v2"
+
+
+def test_failing_rollout_story() -> None:
+    spec = make_spec({"step_weight": 20, "max_weight": 50, "threshold": 2})
+    decisions = simulate(spec, world(3, Verdict.FAILED), 10, start=T0)
+    events = [e.message for d in decisions for e in d.events]
+    assert events == [
+        "Initialization done! podinfo.test",
+        "New revision detected! Scaling up podinfo.test",
+        "Starting canary analysis for podinfo.test",
+        "Advance podinfo.test canary weight 20",
+        "Halt podinfo.test advancement request-success-rate 91.30 < 99",
+        "Halt podinfo.test advancement request-success-rate 91.30 < 99",
+        "Rolling back podinfo.test failed checks threshold reached 2",
+        "Canary failed! Scaling down podinfo.test",
+    ]
+    final = decisions[-1].status
+    assert (final.phase, final.canary_weight, final.failed_checks) == (Phase.FAILED, 0, 2)
+    assert final.last_promoted_spec == "v1"

@@ -1,0 +1,149 @@
+"""Query templates: placeholders, context-aware escaping, and the built-in Istio queries."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from edges_helpers import make_canary
+
+from canary.metrics.base import query_context
+from canary.metrics.builtin import REQUEST_DURATION, REQUEST_SUCCESS_RATE, builtin_query, revision_queries
+from canary.metrics.template import QueryContext, TemplateError, escape_string_content, render_query
+
+CONTEXT = QueryContext(
+    name="podinfo",
+    namespace="test",
+    target="podinfo",
+    service="podinfo-svc",
+    interval="1m",
+    variables={"code": "5.*", "evil": 'x"} or vector(1) #', "limit": "0.5", "label": "destination_workload"},
+)
+
+
+def split_literals(query: str) -> tuple[str, list[str]]:
+    """Independent PromQL lexer for the test: (query with literals replaced by "S", decoded literals)."""
+    skeleton: list[str] = []
+    literals: list[str] = []
+    i = 0
+    while i < len(query):
+        char = query[i]
+        if char in "\"'`":
+            j = i + 1
+            content: list[str] = []
+            while query[j] != char:
+                if query[j] == "\\" and char != "`":
+                    escaped = query[j + 1]
+                    content.append({"n": "\n", "t": "\t", "r": "\r"}.get(escaped, escaped))
+                    j += 2
+                else:
+                    content.append(query[j])
+                    j += 1
+            literals.append("".join(content))
+            skeleton.append("S")
+            i = j + 1
+        else:
+            skeleton.append(char)
+            i += 1
+    return "".join(skeleton), literals
+
+
+def test_all_placeholders_with_and_without_spaces() -> None:
+    template = 'x{a="{{name}}",b="{{ namespace }}",c="{{  target}}",d="{{service }}",e="{{ variables.code }}"}[{{ interval }}]'
+    assert (
+        render_query(template, CONTEXT) == 'x{a="podinfo",b="test",c="podinfo",d="podinfo-svc",e="5.*"}[1m]'
+    )
+
+
+def test_injection_stays_inside_the_string_literal() -> None:
+    template = 'sum(rate(http_requests_total{namespace="{{ namespace }}", path="{{ variables.evil }}"}[{{ interval }}]))'
+    rendered = render_query(template, CONTEXT)
+    skeleton, literals = split_literals(rendered)
+    assert skeleton == "sum(rate(http_requests_total{namespace=S, path=S}[1m]))"  # still one selector
+    assert literals == ["test", 'x"} or vector(1) #']
+    assert "or vector(1)" not in skeleton
+
+
+def test_single_quoted_literal_is_escaped_too() -> None:
+    rendered = render_query(
+        "m{p='{{ variables.evil }}'}", QueryContext(**{**CONTEXT.__dict__, "variables": {"evil": "a'} or b"}})
+    )
+    skeleton, literals = split_literals(rendered)
+    assert skeleton == "m{p=S}"
+    assert literals == ["a'} or b"]
+
+
+def test_backslashes_and_newlines_cannot_end_the_literal() -> None:
+    assert escape_string_content('a\\"\nb') == 'a\\\\\\"\\nb'
+    context = QueryContext(**{**CONTEXT.__dict__, "variables": {"v": 'end\\" or vector(1)\n#'}})
+    skeleton, literals = split_literals(render_query('m{p="{{ variables.v }}"}', context))
+    assert skeleton == "m{p=S}"
+    assert literals == ['end\\" or vector(1)\n#']
+
+
+def test_bare_values_must_be_single_tokens() -> None:
+    assert render_query("m > {{ variables.limit }}", CONTEXT) == "m > 0.5"
+    assert render_query("sum by ({{ variables.label }}) (m)", CONTEXT) == "sum by (destination_workload) (m)"
+    with pytest.raises(TemplateError, match="outside a string literal"):
+        render_query("m > {{ variables.evil }}", CONTEXT)
+    with pytest.raises(TemplateError, match="outside a string literal"):
+        render_query(
+            "m[{{ interval }}]", QueryContext(**{**CONTEXT.__dict__, "interval": "1m] or vector(1)"})
+        )
+
+
+def test_raw_string_rejects_backtick() -> None:
+    context = QueryContext(**{**CONTEXT.__dict__, "variables": {"v": "a` or vector(1) #"}})
+    with pytest.raises(TemplateError, match="raw"):
+        render_query("m{p=`{{ variables.v }}`}", context)
+
+
+def test_unknown_placeholder_and_missing_variable_are_errors() -> None:
+    with pytest.raises(TemplateError, match="unknown placeholder"):
+        render_query('m{a="{{ ingress }}"}', CONTEXT)
+    with pytest.raises(TemplateError, match="'nope' is not set"):
+        render_query('m{a="{{ variables.nope }}"}', CONTEXT)
+
+
+def test_comment_quotes_do_not_confuse_the_scanner() -> None:
+    template = '# don\'t "quote" me\nm{a="{{ target }}"}'
+    assert render_query(template, CONTEXT).endswith('m{a="podinfo"}')
+
+
+def test_builtin_queries_are_flaggers() -> None:
+    success = re.sub(r"\s+", " ", builtin_query(REQUEST_SUCCESS_RATE, CONTEXT)).strip()
+    assert success == (
+        'sum( rate( istio_requests_total{ reporter="destination", destination_workload_namespace="test", '
+        'destination_workload=~"podinfo", response_code!~"5.*" }[1m] ) ) / sum( rate( istio_requests_total{ '
+        'reporter="destination", destination_workload_namespace="test", destination_workload=~"podinfo" }[1m] ) ) * 100'
+    )
+    duration = re.sub(r"\s+", " ", builtin_query(REQUEST_DURATION, CONTEXT)).strip()
+    assert duration == (
+        'histogram_quantile( 0.99, sum( rate( istio_request_duration_milliseconds_bucket{ reporter="destination", '
+        'destination_workload_namespace="test", destination_workload=~"podinfo" }[1m] ) ) by (le) )'
+    )
+
+
+def test_revision_queries_select_one_workload_exactly() -> None:
+    queries = revision_queries(
+        QueryContext(**{**CONTEXT.__dict__, "target": "podinfo-primary", "interval": "30s"})
+    )
+    assert 'destination_workload="podinfo-primary"' in queries.requests
+    assert "[30s]" in queries.errors and 'response_code=~"5.."' in queries.errors
+    assert queries.latency_buckets.startswith(
+        "sum by (le) (increase(istio_request_duration_milliseconds_bucket{"
+    )
+
+
+def test_query_context_from_canary_defaults_interval_to_one_minute() -> None:
+    canary = make_canary(service={"name": "frontend", "port": 80})
+    metric = canary.spec.analysis.metrics[0].model_copy(update={"interval": None})  # type: ignore[index]
+    context = query_context(canary, metric)
+    assert (context.name, context.namespace, context.target, context.service, context.interval) == (
+        "podinfo",
+        "test",
+        "podinfo",
+        "frontend",
+        "1m",
+    )
+    assert query_context(canary, metric, "30s").interval == "30s"

@@ -1,0 +1,259 @@
+"""What a user has in front of them during a rollout: kubectl, the API, the operator's process.
+
+The same `Cluster` drives the sandbox (tests/integration) and a real cluster (tests/e2e): it only
+talks to the Kubernetes API and to kubectl, never to the sandbox's internals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes.client.exceptions import ApiException
+
+from canary.kube import KubeClients, load_clients
+
+GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
+APP = "podinfo"
+STABLE_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.0"
+GOOD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1"
+BAD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.2-bad"
+POLL_SECONDS = 0.2
+
+
+class OperatorProcess:
+    """`canary operator` as a child process: started, stopped with SIGINT, or killed like a crashed pod."""
+
+    def __init__(self, kubeconfig: str, prometheus_url: str, log_path: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.prometheus_url = prometheus_url
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child for its lifetime
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "canary", "operator", "--kubeconfig", self.kubeconfig,
+             "--prometheus-url", self.prometheus_url],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no status write, like a node failure."""
+        if self.process is not None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+            self.process = None
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no operator log)"
+
+
+def deployment(namespace: str, image: str = STABLE_IMAGE, name: str = APP) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": name, "image": image, "ports": [{"containerPort": 9898}]}]},
+            },
+        },
+    }
+
+
+def canary(
+    namespace: str,
+    *,
+    interval: str = "3s",
+    threshold: int = 2,
+    step_weight: int = 25,
+    max_weight: int = 50,
+    metric_interval: str = "10s",
+    target: str = APP,
+    **spec_overrides: Any,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "provider": "gatewayapi:v1",
+        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+        "progressDeadlineSeconds": 60,
+        "service": {
+            "name": APP,
+            "port": 9898,
+            "hosts": ["podinfo.example.com"],
+            "gatewayRefs": [{"name": "public", "namespace": "istio-ingress"}],
+        },
+        "analysis": {
+            "interval": interval,
+            "threshold": threshold,
+            "maxWeight": max_weight,
+            "stepWeight": step_weight,
+            "metrics": [
+                {"name": "request-success-rate", "interval": metric_interval, "thresholdRange": {"min": 99}},
+                {"name": "request-duration", "interval": metric_interval, "thresholdRange": {"max": 500}},
+            ],
+        },
+    }
+    spec.update(spec_overrides)
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Canary",
+        "metadata": {"name": APP, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+@dataclasses.dataclass
+class Cluster:
+    """One test's namespace on a cluster, seen through the API and kubectl."""
+
+    kubeconfig: str
+    namespace: str
+    clients: KubeClients = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clients = load_clients(self.kubeconfig)
+
+    # ---------------------------------------------------------------- commands
+
+    def kubectl(self, *args: str, timeout: float = 30.0, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", self.kubeconfig, "-n", self.namespace, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=check,
+        )
+
+    def create_namespace(self) -> None:
+        body: Any = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.namespace}}
+        self.clients.core.create_namespace(body)
+
+    def delete_namespace(self) -> None:
+        with contextlib.suppress(ApiException):
+            self.clients.core.delete_namespace(self.namespace)
+
+    def create_deployment(self, image: str = STABLE_IMAGE, name: str = APP) -> None:
+        body: Any = deployment(self.namespace, image, name)
+        self.clients.apps.create_namespaced_deployment(self.namespace, body)
+
+    def create_canary(self, body: dict[str, Any]) -> None:
+        self.clients.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+
+    def set_image(self, image: str, name: str = APP) -> None:
+        patch = {"spec": {"template": {"spec": {"containers": [{"name": name, "image": image}]}}}}
+        self.clients.apps.patch_namespaced_deployment(name, self.namespace, patch)
+
+    # ---------------------------------------------------------------- what a user sees
+
+    def canary(self, name: str = APP) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.clients.custom.get_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, name),
+        )
+
+    def status(self, name: str = APP) -> dict[str, Any]:
+        return cast(dict[str, Any], self.canary(name).get("status") or {})
+
+    def condition(self, type_: str = "Promoted", name: str = APP) -> dict[str, Any]:
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == type_), {})
+
+    def deployment(self, name: str) -> dict[str, Any]:
+        obj = self.clients.apps.read_namespaced_deployment(name, self.namespace)
+        return cast(dict[str, Any], self.clients.api.sanitize_for_serialization(obj))
+
+    def image_of(self, name: str) -> str:
+        return str(self.deployment(name)["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    def replicas_of(self, name: str) -> int:
+        return int(self.deployment(name)["spec"].get("replicas", 0))
+
+    def route(self, name: str = APP) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.clients.custom.get_namespaced_custom_object(
+                "gateway.networking.k8s.io", "v1", self.namespace, "httproutes", name
+            ),
+        )
+
+    def route_weights(self, name: str = APP) -> dict[str, int]:
+        refs = self.route(name)["spec"]["rules"][0]["backendRefs"]
+        return {ref["name"]: int(ref.get("weight", 1)) for ref in refs}
+
+    def event_messages(self, name: str = APP) -> list[str]:
+        listing = self.clients.core.list_namespaced_event(
+            self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Canary"
+        )
+        return [str(e.message) for e in listing.items]
+
+    # ---------------------------------------------------------------- waiting
+
+    def wait_for(
+        self, what: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, name: str = APP
+    ) -> dict[str, Any]:
+        """Poll the Canary until `predicate(status)` holds; fail with the last status seen."""
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ApiException):
+                status = self.status(name)
+                if predicate(status):
+                    return status
+            time.sleep(POLL_SECONDS)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last status: {status}")
+
+    def wait_phase(self, phase: str, timeout: float, name: str = APP) -> dict[str, Any]:
+        return self.wait_for(f"phase {phase}", lambda s: s.get("phase") == phase, timeout, name)
+
+    def watch_weights(self, until_phase: str, timeout: float, name: str = APP) -> tuple[list[int], dict[str, Any]]:
+        """Record every distinct canaryWeight seen until the Canary reaches `until_phase`."""
+        seen: list[int] = []
+
+        def record(status: dict[str, Any]) -> bool:
+            weight = int(status.get("canaryWeight", 0))
+            if not seen or seen[-1] != weight:
+                seen.append(weight)
+            return status.get("phase") == until_phase
+
+        status = self.wait_for(f"phase {until_phase}", record, timeout, name)
+        return seen, status
+
+
+@contextlib.contextmanager
+def namespace_for(kubeconfig: str, name: str) -> Iterator[Cluster]:
+    cluster = Cluster(kubeconfig, name)
+    cluster.create_namespace()
+    try:
+        yield cluster
+    finally:
+        cluster.delete_namespace()

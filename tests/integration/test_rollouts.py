@@ -1,0 +1,168 @@
+"""End-to-end rollouts: the real operator process, the real kubectl, real Prometheus.
+
+On the sandbox by default; against a real cluster with `make e2e` (see conftest.py). Each test
+asserts what a user sees: phase and conditions, route weights, the primary's image, Events.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+from harness import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE, Cluster, OperatorProcess, canary
+
+pytestmark = pytest.mark.integration
+
+BOOTSTRAP_TIMEOUT = 60.0
+RELEASE_TIMEOUT = 90.0
+
+
+def bootstrap(cluster: Cluster, **canary_args: object) -> None:
+    cluster.create_deployment(STABLE_IMAGE)
+    cluster.create_canary(canary(cluster.namespace, **canary_args))  # type: ignore[arg-type]
+    cluster.wait_phase("Initialized", BOOTSTRAP_TIMEOUT)
+
+
+def test_bootstrap_creates_primary_services_and_route(cluster: Cluster) -> None:
+    bootstrap(cluster)
+    assert cluster.image_of("podinfo-primary") == STABLE_IMAGE
+    assert cluster.replicas_of("podinfo") == 0, "the target is parked once the primary serves"
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+    services = {s.metadata.name for s in cluster.clients.core.list_namespaced_service(cluster.namespace).items}
+    assert {"podinfo", "podinfo-primary", "podinfo-canary"} <= services
+    promoted = cluster.condition("Promoted")
+    assert (promoted["status"], promoted["reason"]) == ("True", "Initialized")
+    assert any("Initialization done" in m for m in cluster.event_messages())
+
+
+def test_good_release_is_promoted_and_kubectl_wait_returns(cluster: Cluster) -> None:
+    bootstrap(cluster)
+    started = time.monotonic()
+    cluster.set_image(GOOD_IMAGE)
+    cluster.wait_phase("Progressing", 30)
+    waited = cluster.kubectl(
+        "wait", "--for=condition=Promoted", "canary/podinfo", f"--timeout={int(RELEASE_TIMEOUT)}s",
+        timeout=RELEASE_TIMEOUT + 10,
+    )
+    assert waited.returncode == 0, waited.stderr
+    status = cluster.status()
+    assert status["phase"] == "Succeeded", status
+    assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert cluster.replicas_of("podinfo") == 0
+    assert {c["name"]: c["verdict"] for c in status["checks"]} == {
+        "request-success-rate": "Successful",
+        "request-duration": "Successful",
+    }
+    messages = cluster.event_messages()
+    assert any("Advance podinfo" in m and "weight 50" in m for m in messages), messages
+    assert any("Promotion completed" in m for m in messages), messages
+    print(f"good release promoted in {time.monotonic() - started:.1f}s")
+
+
+def test_bad_release_is_rolled_back(cluster: Cluster) -> None:
+    bootstrap(cluster)
+    cluster.set_image(BAD_IMAGE)
+    status = cluster.wait_phase("Failed", RELEASE_TIMEOUT)
+    assert status["canaryWeight"] == 0
+    assert status["failedChecks"] >= 2
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert cluster.replicas_of("podinfo") == 0
+    assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "a failed release never reaches the primary"
+    promoted = cluster.condition("Promoted")
+    assert (promoted["status"], promoted["reason"]) == ("False", "Failed")
+    checks = {c["name"]: c for c in status["checks"]}
+    assert checks["request-success-rate"]["verdict"] == "Failed"
+    assert checks["request-success-rate"]["value"] < 99
+    messages = cluster.event_messages()
+    assert any("Halt" in m and "request-success-rate" in m for m in messages), messages
+    assert any("Rolling back" in m for m in messages), messages
+
+
+def test_new_revision_during_analysis_restarts_it(cluster: Cluster) -> None:
+    bootstrap(cluster, step_weight=20, max_weight=60)
+    cluster.set_image(GOOD_IMAGE)
+    cluster.wait_for("weight > 0", lambda s: s.get("canaryWeight", 0) > 0, 30)
+    newer = "ghcr.io/stefanprodan/podinfo:6.7.3"
+    cluster.set_image(newer)
+    cluster.wait_for(
+        "analysis restarted for the newer image",
+        lambda s: (s.get("revision") or {}).get("image") == newer,
+        30,
+    )
+    assert any("Restarting analysis" in m or "New revision" in m for m in cluster.event_messages())
+    cluster.wait_phase("Succeeded", RELEASE_TIMEOUT)
+    assert cluster.image_of("podinfo-primary") == newer
+
+
+def test_operator_restart_mid_analysis_continues_at_same_weight(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    bootstrap(cluster, interval="4s", step_weight=20, max_weight=60)
+    cluster.set_image(GOOD_IMAGE)
+    before = cluster.wait_for("weight 20", lambda s: s.get("canaryWeight") == 20, 40)
+    operator.kill()
+    assert cluster.status()["canaryWeight"] == 20
+    operator.start()
+    weights, status = cluster.watch_weights("Succeeded", RELEASE_TIMEOUT)
+    assert status["phase"] == "Succeeded"
+    assert weights[0] == 20, f"the restarted operator resumed at {weights[0]}, not 20"
+    assert weights == sorted(weights) or weights[-1] == 0, f"weights went backwards: {weights}"
+    assert status["failedChecks"] == before["failedChecks"] == 0
+    assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
+
+
+def test_invalid_canary_is_refused_with_field_path(cluster: Cluster) -> None:
+    bad = canary(cluster.namespace, step_weight=150)
+    path = f"/tmp/canary-invalid-{cluster.namespace}.yaml"
+    with open(path, "w") as f:
+        yaml.safe_dump(bad, f)
+    result = cluster.kubectl("apply", "-f", path)
+    assert result.returncode != 0
+    assert "spec.analysis.stepWeight" in result.stderr, result.stderr
+    typo = canary(cluster.namespace)
+    typo["spec"]["analysis"]["stepweight"] = typo["spec"]["analysis"].pop("stepWeight")
+    with open(path, "w") as f:
+        yaml.safe_dump(typo, f)
+    result = cluster.kubectl("apply", "-f", path)
+    assert result.returncode != 0
+    assert "stepweight" in result.stderr, result.stderr
+
+
+def test_missing_deployment_is_reported_without_crash_loop(cluster: Cluster, operator: OperatorProcess) -> None:
+    cluster.create_canary(canary(cluster.namespace, target="absent"))
+    status = cluster.wait_for(
+        "a message about the missing target",
+        lambda s: "not found" in str((s.get("conditions") or [{}])[0].get("message", "")) or
+        "not found" in str(s.get("message", "")),
+        30,
+    )
+    assert "absent" in str(status)
+    assert operator.process is not None and operator.process.poll() is None, "the operator must keep running"
+    # The route was never touched: nothing half-shifted is left behind.
+    with pytest.raises(Exception):
+        cluster.route()
+    # When the Deployment appears, the Canary initializes.
+    cluster.create_deployment(STABLE_IMAGE, name="absent")
+    cluster.wait_phase("Initialized", BOOTSTRAP_TIMEOUT)
+
+
+def test_kubectl_get_canaries_shows_printer_columns(cluster: Cluster) -> None:
+    bootstrap(cluster)
+    result = cluster.kubectl("get", "canaries")
+    assert result.returncode == 0, result.stderr
+    header, row = result.stdout.splitlines()[:2]
+    assert header.split()[:3] == ["NAME", "STATUS", "WEIGHT"]
+    assert row.split()[:3] == ["podinfo", "Initialized", "0"]
+
+
+def test_prometheus_down_halts_and_never_promotes(cluster: Cluster, stop_prometheus: object) -> None:
+    bootstrap(cluster, threshold=3, step_weight=20, max_weight=60)
+    cluster.set_image(GOOD_IMAGE)
+    cluster.wait_for("weight 20", lambda s: s.get("canaryWeight", 0) >= 20, 40)
+    stop_prometheus()  # type: ignore[operator]
+    status = cluster.wait_phase("Failed", RELEASE_TIMEOUT)
+    assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "no data must never promote"
+    assert {c["verdict"] for c in status["checks"]} == {"Error"}
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
