@@ -1,4 +1,7 @@
-"""Kubernetes client construction and the two error helpers every edge needs.
+"""Kubernetes client construction and the small helpers every edge shares.
+
+Helpers: 404/409 classification, ``retry_on_conflict`` (optimistic concurrency), the Canary
+ownerReference, and raw-JSON calls (``call_json``/``read_optional``).
 
 Edges use the synchronous ``kubernetes`` client (the operator runs them through
 ``asyncio.to_thread``), and each call gets its clients passed in: no module-level

@@ -11,6 +11,8 @@ from canary.operator.config import OperatorConfig
 from canary.operator.reconciler import Reconciler
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+#: Back-off after an exception the reconciler did not anticipate (its own errors retry sooner).
+UNEXPECTED_ERROR_DELAY = 5.0
 
 GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
 
@@ -33,7 +35,11 @@ async def run_canary(
     """
     reconciler = _reconciler(memo)
     while not stopped:
-        delay = await reconciler.tick(name=name, namespace=namespace or "default", logger=logger)
+        try:
+            delay = await reconciler.tick(name=name, namespace=namespace or "default", logger=logger)
+        except Exception:  # a bug or an outage must not kill the daemon: the status still says where we are
+            logger.exception("reconcile of %s failed unexpectedly; retrying in %.0fs", name, UNEXPECTED_ERROR_DELAY)
+            delay = UNEXPECTED_ERROR_DELAY
         await stopped.wait(delay)
 
 

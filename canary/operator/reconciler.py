@@ -17,6 +17,7 @@ from typing import Any, cast
 import kopf
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
+from urllib3.exceptions import HTTPError
 
 from canary.api.models import Canary, CanaryStatus, ConditionStatus
 from canary.core import machine
@@ -114,7 +115,7 @@ class Reconciler:
             decision = machine.decide(canary.spec, status, observation)
             await self._apply(canary, edges, decision.actions)
             await asyncio.to_thread(self._write_status, canary, body, decision.status)
-        except (ApiException, TargetError, RouterError) as exc:
+        except (ApiException, TargetError, RouterError, HTTPError) as exc:
             logger.warning(
                 "reconcile of %s.%s did not complete, will retry: %s", name, namespace, _short(exc)
             )
@@ -137,7 +138,7 @@ class Reconciler:
                 target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
             )
             await self._apply(canary, edges, decision.actions)
-        except (TargetError, RouterError, ApiException) as exc:
+        except (TargetError, RouterError, ApiException, HTTPError) as exc:
             raise kopf.TemporaryError(
                 f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
             ) from exc

@@ -104,6 +104,23 @@ def build_httproute(
     }
 
 
+def _contains(stored: Any, desired: Any) -> bool:
+    """True when ``stored`` has everything ``desired`` specifies (extra keys are server defaults).
+
+    The API server fills CRD defaults (e.g. ``weight: 1``, ``kind: Gateway``) into what we
+    wrote; comparing for equality would make every reconcile rewrite an unchanged route.
+    """
+    if isinstance(desired, dict):
+        return isinstance(stored, dict) and all(_contains(stored.get(k), v) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(desired)
+            and all(_contains(a, b) for a, b in zip(stored, desired, strict=True))
+        )
+    return bool(stored == desired)
+
+
 def _weighted_rule(route: Manifest, primary: str, canary_svc: str) -> Manifest | None:
     """The rule splitting traffic: the one whose backends are exactly primary and canary."""
     for rule in (route.get("spec") or {}).get("rules") or []:
@@ -197,7 +214,7 @@ class GatewayAPIRouter:
                 **(desired["metadata"].get("annotations") or {}),
             }
             if (
-                existing.get("spec") == desired["spec"]
+                _contains(existing.get("spec"), desired["spec"])
                 and (metadata.get("labels") or {}) == desired["metadata"]["labels"]
                 and (metadata.get("annotations") or {}) == annotations
             ):

@@ -134,6 +134,6 @@ class KubeClient:
                 async for event in self.watch(path):
                     if event.get("type") != "BOOKMARK":
                         changed.set()
-            except (aiohttp.ClientError, ApiError, ValueError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, ApiError, ValueError):
                 pass
             await asyncio.sleep(retry_delay)

@@ -42,9 +42,9 @@ SELECTOR_LABELS: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
 #: Keys containing this are Flux's bookkeeping; Flagger never copies them onto the primary.
 FLUX_MARKER = "toolkit.fluxcd.io"
 
-#: Pod annotations the operator writes itself (Flagger's ``flagger-id`` forces a rolling
-#: update of the primary); they must not make the target look like a new revision.
-OWNED_POD_ANNOTATIONS: frozenset[str] = frozenset({"flagger-id", "canary.dev/promoted-id"})
+#: Pod annotations a controller stamps rather than the user writes (Flagger's ``flagger-id``
+#: forces a rolling update of its primary); they must not make the target look like a new revision.
+OWNED_POD_ANNOTATIONS: frozenset[str] = frozenset({"flagger-id"})
 
 
 class SelectorLabelError(TargetError, ValueError):

@@ -118,6 +118,7 @@ def prometheus() -> Iterator[PrometheusFixture]:
 REPO = Path(__file__).resolve().parents[2]
 CRD_FILES = (
     REPO / "crds" / "canary.dev_canaries.yaml",
+    REPO / "crds" / "canary.dev_metrictemplates.yaml",
     Path("/work/shared/reference/crds/gateway.networking.k8s.io_httproutes.yaml"),
 )
 

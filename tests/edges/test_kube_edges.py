@@ -98,6 +98,27 @@ def test_set_routes_is_stored_and_survives_reconcile(kube: KubeClients) -> None:
     assert router.get_routes(canary) == (80, 20)
 
 
+def test_reconcile_leaves_server_defaults_alone(kube: KubeClients) -> None:
+    """Fields the API server or another controller filled in do not make every reconcile rewrite the route."""
+    call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
+    canary = _create_canary(kube)
+    router = router_for(canary, kube)
+    router.reconcile(canary)
+    route = _route(kube)
+    route["spec"]["rules"][0]["timeouts"] = {"request": "10s"}
+    stored = call_json(
+        kube.custom.replace_namespaced_custom_object,
+        GATEWAY_API_GROUP,
+        "v1",
+        NAMESPACE,
+        "httproutes",
+        "podinfo",
+        route,
+    )
+    router.reconcile(canary)
+    assert _route(kube)["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+
+
 def test_reconcile_updates_drifted_service_and_route(kube: KubeClients) -> None:
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
     canary = _create_canary(kube)

@@ -19,7 +19,13 @@ TEST_CRD: dict[str, Any] = {
     "metadata": {"name": "things.test.canary.dev"},
     "spec": {
         "group": "test.canary.dev",
-        "names": {"kind": "Thing", "plural": "things", "singular": "thing", "shortNames": ["th"], "categories": ["all"]},
+        "names": {
+            "kind": "Thing",
+            "plural": "things",
+            "singular": "thing",
+            "shortNames": ["th"],
+            "categories": ["all"],
+        },
         "scope": "Namespaced",
         "versions": [
             {
@@ -39,11 +45,19 @@ TEST_CRD: dict[str, Any] = {
                             "spec": {
                                 "type": "object",
                                 "x-kubernetes-validations": [
-                                    {"rule": "!(has(self.a) && has(self.b))", "message": "a and b are exclusive"},
+                                    {
+                                        "rule": "!(has(self.a) && has(self.b))",
+                                        "message": "a and b are exclusive",
+                                    },
                                     {"rule": "self.weight <= self.maxWeight"},
                                 ],
                                 "properties": {
-                                    "weight": {"type": "integer", "minimum": 0, "maximum": 100, "default": 10},
+                                    "weight": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "maximum": 100,
+                                        "default": 10,
+                                    },
                                     "maxWeight": {"type": "integer", "default": 100},
                                     "mode": {"type": "string", "enum": ["fast", "slow"], "default": "slow"},
                                     "port": {"x-kubernetes-int-or-string": True},
@@ -62,7 +76,10 @@ TEST_CRD: dict[str, Any] = {
                                         "type": "array",
                                         "items": {
                                             "type": "object",
-                                            "properties": {"type": {"type": "string"}, "status": {"type": "string"}},
+                                            "properties": {
+                                                "type": {"type": "string"},
+                                                "status": {"type": "string"},
+                                            },
                                         },
                                     },
                                 },
@@ -83,7 +100,9 @@ class Http:
         self.url = url
         self.session = requests.Session()
 
-    def request(self, method: str, path: str, body: Any = None, ctype: str = "application/json", **kw: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, body: Any = None, ctype: str = "application/json", **kw: Any
+    ) -> requests.Response:
         data = body if isinstance(body, str | bytes) or body is None else json.dumps(body)
         headers = {"Content-Type": ctype, **kw.pop("headers", {})}
         return self.session.request(method, self.url + path, data=data, headers=headers, timeout=10, **kw)
@@ -97,7 +116,9 @@ class Http:
     def put(self, path: str, body: Any, **kw: Any) -> requests.Response:
         return self.request("PUT", path, body, **kw)
 
-    def patch(self, path: str, body: Any, ctype: str = "application/merge-patch+json", **kw: Any) -> requests.Response:
+    def patch(
+        self, path: str, body: Any, ctype: str = "application/merge-patch+json", **kw: Any
+    ) -> requests.Response:
         return self.request("PATCH", path, body, ctype, **kw)
 
     def delete(self, path: str, **kw: Any) -> requests.Response:

@@ -66,7 +66,9 @@ def test_create_in_missing_namespace_is_404_and_namespace_create_works(k8s: clie
         core.create_namespaced_config_map("ghost", {"metadata": {"name": "c"}})
     assert err.value.status == 404
     core.create_namespace({"metadata": {"name": "ghost"}})
-    assert core.create_namespaced_config_map("ghost", {"metadata": {"name": "c"}}).metadata.namespace == "ghost"
+    assert (
+        core.create_namespaced_config_map("ghost", {"metadata": {"name": "c"}}).metadata.namespace == "ghost"
+    )
 
 
 def test_stale_resource_version_conflicts_on_put_and_patch(k8s: client.ApiClient, http: Http) -> None:
@@ -79,13 +81,18 @@ def test_stale_resource_version_conflicts_on_put_and_patch(k8s: client.ApiClient
     with pytest.raises(ApiException) as err:
         core.replace_namespaced_config_map("c", "default", cm)
     assert err.value.status == 409 and '"Conflict"' in str(err.value.body)
-    resp = http.patch("/api/v1/namespaces/default/configmaps/c", {"metadata": {"resourceVersion": stale}, "data": {"a": "4"}})
+    resp = http.patch(
+        "/api/v1/namespaces/default/configmaps/c",
+        {"metadata": {"resourceVersion": stale}, "data": {"a": "4"}},
+    )
     assert resp.status_code == 409 and resp.json()["reason"] == "Conflict"
     assert core.read_namespaced_config_map("c", "default").data == {"a": "2"}
 
 
 def test_json_patch_test_op_fresh_ok_stale_422(http: Http) -> None:
-    rv = http.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "c"}}).json()["metadata"]["resourceVersion"]
+    rv = http.post("/api/v1/namespaces/default/configmaps", {"metadata": {"name": "c"}}).json()["metadata"][
+        "resourceVersion"
+    ]
     ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
            {"op": "add", "path": "/metadata/finalizers", "value": ["x/y"]}]  # fmt: skip
     ok = http.patch("/api/v1/namespaces/default/configmaps/c", ops, "application/json-patch+json")
@@ -130,12 +137,17 @@ def test_owner_references_gc_is_transitive(api_server: ApiServerThread, http: Ht
 
     def child(name: str, owner_uid: str) -> str:
         ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "x", "uid": owner_uid}
-        return str(http.post(path, {"metadata": {"name": name, "ownerReferences": [ref]}}).json()["metadata"]["uid"])
+        return str(
+            http.post(path, {"metadata": {"name": name, "ownerReferences": [ref]}}).json()["metadata"]["uid"]
+        )
 
     grandchild_owner = child("child", uid)
     child("grandchild", grandchild_owner)
-    watch = http.get(f"{path}?watch=true&fieldSelector=metadata.name=grandchild&resourceVersion="
-                     + http.get(path).json()["metadata"]["resourceVersion"], stream=True)
+    watch = http.get(
+        f"{path}?watch=true&fieldSelector=metadata.name=grandchild&resourceVersion="
+        + http.get(path).json()["metadata"]["resourceVersion"],
+        stream=True,
+    )
     http.delete(f"{path}/root")
     line = next(watch.iter_lines())
     assert b'"DELETED"' in line
@@ -154,7 +166,10 @@ def test_apply_patch_yaml_creates_then_merges(http: Http, thing_crd: dict[str, A
 
 def test_strategic_merge_patch_merges_containers_by_name(k8s: client.ApiClient) -> None:
     apps: Any = client.AppsV1Api(k8s)
-    containers = [{"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}]}, {"name": "side", "image": "s:1"}]
+    containers = [
+        {"name": "app", "image": "a:1", "env": [{"name": "X", "value": "1"}]},
+        {"name": "side", "image": "s:1"},
+    ]
     apps.create_namespaced_deployment("default", {
         "metadata": {"name": "d"},
         "spec": {"selector": {"matchLabels": {"a": "b"}},
@@ -177,7 +192,9 @@ def test_scale_subresource_and_service_cluster_ip(k8s: client.ApiClient) -> None
     })  # fmt: skip
     apps.patch_namespaced_deployment_scale("d", "default", {"spec": {"replicas": 4}})
     assert apps.read_namespaced_deployment_scale("d", "default").spec.replicas == 4
-    svc = core.create_namespaced_service("default", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}})
+    svc = core.create_namespaced_service(
+        "default", {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}
+    )
     assert svc.spec.cluster_ip.startswith("10.96.") and svc.spec.type == "ClusterIP"
 
 
@@ -187,7 +204,9 @@ def test_events_accepted(k8s: client.ApiClient) -> None:
         "metadata": {"generateName": "x-"}, "involvedObject": {"kind": "Thing", "name": "a", "namespace": "default"},
         "reason": "Logging", "message": "hello", "type": "Normal", "source": {"component": "kopf"},
     })  # fmt: skip
-    events = core.list_namespaced_event("default", field_selector="involvedObject.name=a,reason=Logging").items
+    events = core.list_namespaced_event(
+        "default", field_selector="involvedObject.name=a,reason=Logging"
+    ).items
     assert [e.message for e in events] == ["hello"]
 
 

@@ -85,5 +85,11 @@ def test_table_output_with_printer_columns(http: Http, thing_crd: dict[str, Any]
 
 def test_builtin_tables(http: Http) -> None:
     table = http.get("/api/v1/namespaces/default/services", headers={"Accept": TABLE}).json()
-    assert [c["name"] for c in table["columnDefinitions"]][:5] == ["Name", "Type", "Cluster-IP", "External-IP", "Port(s)"]
+    assert [c["name"] for c in table["columnDefinitions"]][:5] == [
+        "Name",
+        "Type",
+        "Cluster-IP",
+        "External-IP",
+        "Port(s)",
+    ]
     assert table["rows"][0]["cells"][:5] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"]

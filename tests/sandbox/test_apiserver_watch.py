@@ -22,7 +22,9 @@ def _names(http: Http, query: str, path: str = CMS) -> list[str]:
 
 def test_list_shape(http: Http) -> None:
     body = http.get(CMS).json()
-    assert body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1" and body["metadata"]["resourceVersion"]
+    assert (
+        body["kind"] == "ConfigMapList" and body["apiVersion"] == "v1" and body["metadata"]["resourceVersion"]
+    )
 
 
 def test_label_selectors_on_list(http: Http) -> None:

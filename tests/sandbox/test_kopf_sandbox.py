@@ -105,7 +105,15 @@ def operator(api_server: ApiServerThread, thing_crd: dict[str, Any]) -> Iterator
 
 
 def test_kopf_handles_lifecycle(operator: Operator, http: Http, api_server: ApiServerThread) -> None:
-    http.post(THINGS, {"apiVersion": "test.canary.dev/v1", "kind": "Thing", "metadata": {"name": "a"}, "spec": {"weight": 5}})
+    http.post(
+        THINGS,
+        {
+            "apiVersion": "test.canary.dev/v1",
+            "kind": "Thing",
+            "metadata": {"name": "a"},
+            "spec": {"weight": 5},
+        },
+    )
     _await(lambda: http.get(f"{THINGS}/a").json().get("status", {}).get("phase") == "Ready")
     obj = http.get(f"{THINGS}/a").json()
     assert "test.canary.dev/finalizer" in obj["metadata"]["finalizers"]
@@ -119,7 +127,9 @@ def test_kopf_handles_lifecycle(operator: Operator, http: Http, api_server: ApiS
     assert [kind for kind, _ in operator.seen] == ["create", "update", "delete"]
 
     def posted() -> bool:  # kopf posts k8s events from a background task
-        events = http.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=a").json()["items"]
+        events = http.get("/api/v1/namespaces/default/events?fieldSelector=involvedObject.name=a").json()[
+            "items"
+        ]
         return any(e["reason"] == "Tested" and e["involvedObject"]["kind"] == "Thing" for e in events)
 
     _await(posted)

@@ -23,7 +23,9 @@ Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 @pytest.fixture
 def kubectl(kubeconfig: Path, tmp_path: Path) -> Kubectl:
-    def run(*args: str, stdin: str | None = None, timeout: float = 20, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, stdin: str | None = None, timeout: float = 20, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         cmd = ["kubectl", "--kubeconfig", str(kubeconfig), "--cache-dir", str(tmp_path / "cache"), *args]
         proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=timeout)
         if check:
@@ -93,7 +95,9 @@ def test_apply_builtins_and_strategic_reapply(kubectl: Kubectl, http: Http) -> N
     kubectl("apply", "-f", "-", stdin=_yaml(DEPLOYMENT, SERVICE))
     changed = yaml.safe_load(yaml.safe_dump(DEPLOYMENT))
     changed["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2"
-    assert "deployment.apps/web configured" in kubectl("apply", "-f", "-", stdin=_yaml(changed, SERVICE)).stdout
+    assert (
+        "deployment.apps/web configured" in kubectl("apply", "-f", "-", stdin=_yaml(changed, SERVICE)).stdout
+    )
     dep = http.get("/apis/apps/v1/namespaces/default/deployments/web").json()
     assert [c["image"] for c in dep["spec"]["template"]["spec"]["containers"]] == ["web:2", "side:1"]
     assert dep["metadata"]["generation"] == 2
@@ -123,7 +127,9 @@ def test_reference_crds_register_and_accept_objects(kubectl: Kubectl, http: Http
     ]  # fmt: skip
     kubectl("apply", "-f", "-", stdin=_yaml(*objects))
     route = http.get("/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/podinfo").json()
-    assert route["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]  # schema default
+    assert route["spec"]["rules"][0]["matches"] == [
+        {"path": {"type": "PathPrefix", "value": "/"}}
+    ]  # schema default
     assert "podinfo" in kubectl("get", "canaries,httproutes,virtualservices,destinationrules").stdout
     bad_route = yaml.safe_load(yaml.safe_dump(objects[1]))
     bad_route["metadata"]["name"] = "bad"
@@ -147,7 +153,9 @@ def test_wait_for_condition(kubectl: Kubectl, http: Http, api_server: ApiServerT
     result: dict[str, Any] = {}
 
     def wait(name: str, timeout: str) -> None:
-        result[name] = kubectl("wait", "--for=condition=Ready", f"thing/{name}", f"--timeout={timeout}", check=False)
+        result[name] = kubectl(
+            "wait", "--for=condition=Ready", f"thing/{name}", f"--timeout={timeout}", check=False
+        )
         result[name + "_at"] = time.monotonic()
 
     # the condition on another object must not satisfy the wait

@@ -51,7 +51,7 @@ def _tokenize(src: str) -> list[tuple[str, Any]]:
     while pos < len(src):
         m = _TOKEN.match(src, pos)
         if not m or m.end() == pos:
-            raise Unsupported(f"cannot tokenize at {src[pos:pos + 10]!r}")
+            raise Unsupported(f"cannot tokenize at {src[pos : pos + 10]!r}")
         pos = m.end()
         if m.group("num") is not None:
             text = m.group("num").rstrip("uU")
@@ -99,7 +99,13 @@ class _Parser:
             return ("cond", node, then, self.cond())
         return node
 
-    LEVELS: tuple[tuple[str, ...], ...] = (("||",), ("&&",), ("==", "!=", "<", "<=", ">", ">=", "in"), ("+", "-"), ("*", "/", "%"))
+    LEVELS: tuple[tuple[str, ...], ...] = (
+        ("||",),
+        ("&&",),
+        ("==", "!=", "<", "<=", ">", ">=", "in"),
+        ("+", "-"),
+        ("*", "/", "%"),
+    )
 
     def binary(self, level: int) -> Node:
         if level == len(self.LEVELS):

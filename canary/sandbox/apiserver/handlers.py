@@ -1,4 +1,14 @@
-"""REST routing: discovery, OpenAPI stub, CRUD/patch/watch on every registered resource."""
+"""REST routing: discovery, OpenAPI stub, CRUD/patch/watch on every registered resource.
+
+Paths follow kube exactly (``/api/v1/...``, ``/apis/{g}/{v}/...``, ``namespaces/{ns}/`` infix, legacy
+``/watch/`` prefix, ``/status`` and ``/scale`` subresources).  Bodies are JSON (YAML for
+``apply-patch+yaml``; a tiny protobuf subset for kubectl's typed ``create``); responses are always JSON.
+Aggregated discovery is not served: kubectl's ``Accept: ...as=APIGroupDiscoveryList...`` gets a plain
+``application/json`` APIGroupList, which client-go treats as the legacy form and falls back cleanly.
+Deliberately ignored: ``limit``/``continue`` (everything in one page), ``resourceVersionMatch``,
+``propagationPolicy`` (GC is always background), managedFields and field ownership (server-side apply is
+a create-or-strategic-merge), admission webhooks, conversion between CRD versions (served as-is).
+"""
 
 from __future__ import annotations
 
@@ -41,7 +51,9 @@ def _warning(text: str) -> str:
 
 def _json(body: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {"Warning": ", ".join(_warning(w) for w in warnings)} if warnings else None
-    return web.Response(text=json.dumps(body), status=status, content_type="application/json", headers=headers)
+    return web.Response(
+        text=json.dumps(body), status=status, content_type="application/json", headers=headers
+    )
 
 
 def _wants_table(request: web.Request) -> bool:
@@ -115,14 +127,22 @@ class Handlers:
         rt = self.registry.lookup(group, version, plural)
         if rt is None or len(rest) > 3 or (namespace is not None and not rt.namespaced):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if rt.namespaced and namespace is None and name is not None:
+        if (
+            rt.namespaced
+            and namespace is None
+            and (name is not None or request.method not in ("GET", "DELETE"))
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if sub is not None and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale)):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns = namespace or ""
         method = request.method
         if method == "GET" and name is None:
-            return await (self._watch(request, rt, version, namespace) if watch else self._list(request, rt, version, namespace))
+            return await (
+                self._watch(request, rt, version, namespace)
+                if watch
+                else self._list(request, rt, version, namespace)
+            )
         if method == "GET" and name is not None:
             obj = self.store.require(rt.rkey, ns, name)
             return _json(self._scale(rt, obj) if sub == "scale" else self._out(rt, version, obj))
@@ -136,7 +156,9 @@ class Handlers:
             return await self._delete(request, rt, version, ns, name)
         if method == "DELETE" and name is None:
             return self._delete_collection(request, rt, version, namespace)
-        raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        raise ApiError(
+            405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+        )
 
     def _static(self, parts: list[str]) -> web.StreamResponse | None:
         path = "/".join(parts)
@@ -145,14 +167,23 @@ class Handlers:
         if path == "version":
             return _json(VERSION_INFO)
         if path == "api":
-            return _json({"kind": "APIVersions", "versions": ["v1"],
-                          "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+            return _json(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+                }
+            )
         if path == "api/v1":
             return _json(self.registry.resource_list("", "v1"))
         if path == "apis":
             return _json(self.registry.api_group_list())
         if parts[:1] == ["apis"] and len(parts) in (2, 3):
-            doc = self.registry.api_group(parts[1]) if len(parts) == 2 else self.registry.resource_list(parts[1], parts[2])
+            doc = (
+                self.registry.api_group(parts[1])
+                if len(parts) == 2
+                else self.registry.resource_list(parts[1], parts[2])
+            )
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return _json(doc)
@@ -231,7 +262,8 @@ class Handlers:
                 obj["spec"].setdefault("revisionHistoryLimit", 10)
                 obj["spec"].setdefault("progressDeadlineSeconds", 600)
                 obj["spec"].setdefault(
-                    "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+                    "strategy",
+                    {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
                 )
         elif rt.rkey == "secrets":
             obj.setdefault("type", "Opaque")
@@ -240,16 +272,22 @@ class Handlers:
             obj["status"] = crd_status(obj)
 
     def _after_write(self, rt: ResourceType, obj: Obj) -> None:
-        if rt.rkey == "customresourcedefinitions.apiextensions.k8s.io" and not obj["metadata"].get("deletionTimestamp"):
+        if rt.rkey == "customresourcedefinitions.apiextensions.k8s.io" and not obj["metadata"].get(
+            "deletionTimestamp"
+        ):
             self.registry.add(crd_to_type(obj))
 
     # ------------------------------------------------------------------ verbs
-    async def _list(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+    async def _list(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str | None
+    ) -> web.Response:
         match = combined(request.query.get("labelSelector"), request.query.get("fieldSelector"))
         items = [self._out(rt, version, o) for o in self.store.list(rt.rkey, namespace) if match(o)]
         rv = str(self.store.resource_version)
         if _wants_table(request):
-            return _json(tables.render(rt, version, items, rv, request.query.get("includeObject", "Metadata")))
+            return _json(
+                tables.render(rt, version, items, rv, request.query.get("includeObject", "Metadata"))
+            )
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
                       "metadata": {"resourceVersion": rv}, "items": items})  # fmt: skip
 
@@ -260,7 +298,9 @@ class Handlers:
         meta = obj.setdefault("metadata", {})
         if rt.namespaced:
             if meta.get("namespace") and meta["namespace"] != ns:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = ns
         else:
             meta.pop("namespace", None)
@@ -289,15 +329,25 @@ class Handlers:
         self._after_write(rt, created)
         return _json(self._out(rt, version, created), 201, warnings)
 
-    def _write(self, request: web.Request, rt: ResourceType, version: str, old: Obj, new: Obj, sub: str | None,
-               expected_rv: str | None) -> web.Response:
+    def _write(
+        self,
+        request: web.Request,
+        rt: ResourceType,
+        version: str,
+        old: Obj,
+        new: Obj,
+        sub: str | None,
+        expected_rv: str | None,
+    ) -> web.Response:
         """Shared tail of PUT and PATCH: status isolation, validation, optimistic concurrency."""
         meta = new.setdefault("metadata", {})
         old_meta = old["metadata"]
         if meta.get("name", old_meta["name"]) != old_meta["name"]:
             raise bad_request("the name of the object does not match the name on the URL")
         if rt.namespaced and meta.get("namespace", old_meta["namespace"]) != old_meta["namespace"]:
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         if expected_rv and expected_rv != old_meta["resourceVersion"]:
             raise conflict(rt.plural, rt.group, old_meta["name"])
         if sub == "status":
@@ -325,8 +375,9 @@ class Handlers:
         self._after_write(rt, updated)
         return _json(self._out(rt, version, updated), 200, warnings)
 
-    async def _update(self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str,
-                      sub: str | None) -> web.Response:
+    async def _update(
+        self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str, sub: str | None
+    ) -> web.Response:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be an object")
@@ -345,8 +396,9 @@ class Handlers:
         updated = self.store.update(rt.rkey, new)
         return _json(self._scale(rt, updated))
 
-    async def _patch(self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str,
-                     sub: str | None) -> web.Response:
+    async def _patch(
+        self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str, sub: str | None
+    ) -> web.Response:
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip()
         is_apply = ctype == "application/apply-patch+yaml"
         body = await self._body(request, allow_yaml=is_apply)
@@ -366,9 +418,12 @@ class Handlers:
             patched = patching.merge_patch(base, body)
         elif ctype in ("application/strategic-merge-patch+json", "application/apply-patch+yaml"):
             if rt.crd and ctype.startswith("application/strategic"):
-                raise ApiError(415, "UnsupportedMediaType",
-                               "the body of the request was in an unknown format - accepted media types include: "
-                               "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: "
+                    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                )
             patched = patching.strategic_merge(base, body)
         else:
             raise ApiError(415, "UnsupportedMediaType", f"unsupported patch type {ctype!r}")
@@ -379,7 +434,9 @@ class Handlers:
         expected = (patched.get("metadata") or {}).get("resourceVersion")
         return self._write(request, rt, version, old, patched, sub, expected)
 
-    async def _delete(self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str) -> web.Response:
+    async def _delete(
+        self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str
+    ) -> web.Response:
         raw = await request.read()
         options: Obj = {}
         if raw:
@@ -396,24 +453,34 @@ class Handlers:
         obj = self.store.delete(rt.rkey, ns, name, expected_rv=pre.get("resourceVersion"))
         return _json(self._out(rt, version, obj))
 
-    def _delete_collection(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.Response:
+    def _delete_collection(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str | None
+    ) -> web.Response:
         match = combined(request.query.get("labelSelector"), request.query.get("fieldSelector"))
         deleted = []
         for obj in self.store.list(rt.rkey, namespace):
             if match(obj):
                 meta = obj["metadata"]
-                deleted.append(self._out(rt, version, self.store.delete(rt.rkey, meta.get("namespace", ""), meta["name"])))
+                deleted.append(
+                    self._out(
+                        rt, version, self.store.delete(rt.rkey, meta.get("namespace", ""), meta["name"])
+                    )
+                )
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
                       "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": deleted})  # fmt: skip
 
     # ------------------------------------------------------------------ watch
-    async def _watch(self, request: web.Request, rt: ResourceType, version: str, namespace: str | None) -> web.StreamResponse:
+    async def _watch(
+        self, request: web.Request, rt: ResourceType, version: str, namespace: str | None
+    ) -> web.StreamResponse:
         match = combined(request.query.get("labelSelector"), request.query.get("fieldSelector"))
         timeout = float(request.query.get("timeoutSeconds") or 1800)
         bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
         as_table = _wants_table(request)
         include = request.query.get("includeObject", "Metadata")
-        response = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
+        )
         response.enable_chunked_encoding()
         try:
             watcher, backlog = self.store.subscribe(rt.rkey, namespace, request.query.get("resourceVersion"))

@@ -27,8 +27,15 @@ def _gv_path(group: str, version: str) -> str:
 
 def _operations(rt: ResourceType, group: str, version: str) -> dict[str, Obj]:
     gvk = {"group": group, "version": version, "kind": rt.kind}
-    params = [{"name": p, "in": "query", "schema": {"type": "string"}, "uniqueItems": True} for p in _QUERY_PARAMS]
-    base = "/" + _gv_path(group, version) + ("/namespaces/{namespace}" if rt.namespaced else "") + f"/{rt.plural}"
+    params = [
+        {"name": p, "in": "query", "schema": {"type": "string"}, "uniqueItems": True} for p in _QUERY_PARAMS
+    ]
+    base = (
+        "/"
+        + _gv_path(group, version)
+        + ("/namespaces/{namespace}" if rt.namespaced else "")
+        + f"/{rt.plural}"
+    )
     ok = {"200": {"description": "OK"}}
 
     def op(verb: str, action: str) -> Obj:
@@ -61,7 +68,9 @@ def document(registry: Registry, parts: list[str]) -> Obj | None:
         for group, version in gvs:
             doc = group_version_document(registry, group, version)
             digest = hashlib.sha512(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
-            index[_gv_path(group, version)] = {"serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"}
+            index[_gv_path(group, version)] = {
+                "serverRelativeURL": f"/openapi/v3/{_gv_path(group, version)}?hash={digest}"
+            }
         return {"paths": index}
     if parts[:1] == ["v3"] and len(parts) >= 3:
         if parts[1] == "api" and len(parts) == 3:

@@ -55,9 +55,19 @@ def json_patch(target: Obj, ops: Any) -> Obj:
     try:
         result: Obj = jsonpatch.apply_patch(target, ops)
     except jsonpatch.JsonPatchTestFailed as exc:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}") from exc
-    except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, KeyError, IndexError, TypeError) as exc:
-        raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}") from exc
+        raise ApiError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+        ) from exc
+    except (
+        jsonpatch.JsonPatchException,
+        jsonpatch.JsonPointerException,
+        KeyError,
+        IndexError,
+        TypeError,
+    ) as exc:
+        raise ApiError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+        ) from exc
     return result
 
 
@@ -82,7 +92,9 @@ def _strategic_list(field: str, target: list[Any] | None, patch: list[Any]) -> l
         return [strip_directives(p) for p in patch if p.get("$patch") != "replace"]
     result = [copy.deepcopy(t) for t in target]
     for item in patch:
-        idx = next((i for i, t in enumerate(result) if isinstance(t, dict) and t.get(key) == item.get(key)), None)
+        idx = next(
+            (i for i, t in enumerate(result) if isinstance(t, dict) and t.get(key) == item.get(key)), None
+        )
         if item.get("$patch") == "delete":
             if idx is not None:
                 result.pop(idx)

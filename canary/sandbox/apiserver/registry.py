@@ -175,7 +175,13 @@ class Registry:
         if not versions:
             return None
         gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-        return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gvs, "preferredVersion": gvs[0]}
+        return {
+            "kind": "APIGroup",
+            "apiVersion": "v1",
+            "name": group,
+            "versions": gvs,
+            "preferredVersion": gvs[0],
+        }
 
     def api_group_list(self) -> Obj:
         groups = [self.api_group(g) for g in self.groups()]

@@ -79,6 +79,10 @@ def _field_value(obj: Obj, path: str) -> str:
     return str(cur)
 
 
+def _field_term(path: str, value: str, negate: bool) -> Predicate:
+    return lambda obj: (_field_value(obj, path) == value) != negate
+
+
 def field_selector(selector: str | None) -> Predicate:
     """Compile a field selector; any dotted path works (kube allows only a per-kind subset)."""
     if not selector:
@@ -89,12 +93,10 @@ def field_selector(selector: str | None) -> Predicate:
             if op in term:
                 path, _, value = (s.strip() for s in term.partition(op))
                 negate = op == "!="
-                preds.append(
-                    lambda obj, p=path, v=value, n=negate: (_field_value(obj, p) == v) != n  # type: ignore[misc]
-                )
+                preds.append(_field_term(path, value, negate))
                 break
         else:
-            raise bad_request(f'invalid selector: \'{selector}\'; can\'t understand \'{term}\'')
+            raise bad_request(f"invalid selector: '{selector}'; can't understand '{term}'")
     return lambda obj: all(p(obj) for p in preds)
 
 

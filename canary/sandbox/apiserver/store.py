@@ -227,7 +227,9 @@ class Store:
                 watcher.queue.put_nowait(None)
 
     # ---------------------------------------------------------------- watching
-    def subscribe(self, rkey: str, namespace: str | None, resource_version: str | None) -> tuple[Watcher, builtins.list[Event]]:
+    def subscribe(
+        self, rkey: str, namespace: str | None, resource_version: str | None
+    ) -> tuple[Watcher, builtins.list[Event]]:
         """Register a watcher and return the backlog it must see first.
 
         No/``"0"`` resourceVersion: synthetic ADDED for current objects (kube's "start at any").

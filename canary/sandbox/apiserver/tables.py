@@ -51,7 +51,9 @@ def age(timestamp: Any) -> str:
     return human_duration((datetime.datetime.now(datetime.UTC) - ts).total_seconds())
 
 
-_JP_TOKEN = re.compile(r"\.([A-Za-z0-9_\-$/]+)|\[(\d+|\*)\]|\[\?\(@\.([\w.\-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]|\['([^']+)'\]")
+_JP_TOKEN = re.compile(
+    r"\.([A-Za-z0-9_\-$/]+)|\[(\d+|\*)\]|\[\?\(@\.([\w.\-]+)\s*==\s*[\"']([^\"']*)[\"']\)\]|\['([^']+)'\]"
+)
 
 
 def jsonpath(obj: Any, path: str) -> list[Any]:
@@ -127,7 +129,12 @@ def _hpa_targets(obj: Obj) -> str:
     for metric in _g(obj, "spec", "metrics", default=[]):
         target = (metric.get("resource") or {}).get("target") or {}
         current: Obj = next(
-            (c for c in _g(obj, "status", "currentMetrics", default=[]) if c.get("type") == metric.get("type")), {}
+            (
+                c
+                for c in _g(obj, "status", "currentMetrics", default=[])
+                if c.get("type") == metric.get("type")
+            ),
+            {},
         )
         cur = ((current.get("resource") or {}).get("current") or {}).get("averageUtilization")
         want = target.get("averageUtilization", target.get("averageValue", target.get("value", "?")))
@@ -142,12 +149,31 @@ def _created(obj: Obj) -> Any:
 _AGE: Column = ("Age", "string", 0, _created)
 BUILTIN_COLUMNS: dict[str, list[Column]] = {
     "deployments.apps": [
-        ("Ready", "string", 0, lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=1)}"),
+        (
+            "Ready",
+            "string",
+            0,
+            lambda o: f"{_g(o, 'status', 'readyReplicas', default=0)}/{_g(o, 'spec', 'replicas', default=1)}",
+        ),
         ("Up-to-date", "integer", 0, lambda o: _g(o, "status", "updatedReplicas", default=0)),
         ("Available", "integer", 0, lambda o: _g(o, "status", "availableReplicas", default=0)),
         _AGE,
-        ("Containers", "string", 1, lambda o: ",".join(c.get("name", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]))),
-        ("Images", "string", 1, lambda o: ",".join(c.get("image", "") for c in _g(o, "spec", "template", "spec", "containers", default=[]))),
+        (
+            "Containers",
+            "string",
+            1,
+            lambda o: ",".join(
+                c.get("name", "") for c in _g(o, "spec", "template", "spec", "containers", default=[])
+            ),
+        ),
+        (
+            "Images",
+            "string",
+            1,
+            lambda o: ",".join(
+                c.get("image", "") for c in _g(o, "spec", "template", "spec", "containers", default=[])
+            ),
+        ),
     ],
     "services": [
         ("Type", "string", 0, lambda o: _g(o, "spec", "type", default="ClusterIP")),
@@ -155,23 +181,52 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", 0, lambda o: "<none>"),
         ("Port(s)", "string", 0, _ports),
         _AGE,
-        ("Selector", "string", 1, lambda o: ",".join(f"{k}={v}" for k, v in _g(o, "spec", "selector", default={}).items()) or "<none>"),
+        (
+            "Selector",
+            "string",
+            1,
+            lambda o: (
+                ",".join(f"{k}={v}" for k, v in _g(o, "spec", "selector", default={}).items()) or "<none>"
+            ),
+        ),
     ],
     "namespaces": [("Status", "string", 0, lambda o: _g(o, "status", "phase", default="Active")), _AGE],
-    "configmaps": [("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})), _AGE],
+    "configmaps": [
+        ("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("binaryData") or {})),
+        _AGE,
+    ],
     "secrets": [
         ("Type", "string", 0, lambda o: o.get("type", "Opaque")),
         ("Data", "integer", 0, lambda o: len(o.get("data") or {}) + len(o.get("stringData") or {})),
         _AGE,
     ],
     "pods": [
-        ("Ready", "string", 0, lambda o: f"{sum(1 for c in _g(o, 'status', 'containerStatuses', default=[]) if c.get('ready'))}/{len(_g(o, 'spec', 'containers', default=[]))}"),
+        (
+            "Ready",
+            "string",
+            0,
+            lambda o: (
+                f"{sum(1 for c in _g(o, 'status', 'containerStatuses', default=[]) if c.get('ready'))}/{len(_g(o, 'spec', 'containers', default=[]))}"
+            ),
+        ),
         ("Status", "string", 0, lambda o: _g(o, "status", "phase", default="Pending")),
-        ("Restarts", "integer", 0, lambda o: sum(c.get("restartCount", 0) for c in _g(o, "status", "containerStatuses", default=[]))),
+        (
+            "Restarts",
+            "integer",
+            0,
+            lambda o: sum(c.get("restartCount", 0) for c in _g(o, "status", "containerStatuses", default=[])),
+        ),
         _AGE,
     ],
     "horizontalpodautoscalers.autoscaling": [
-        ("Reference", "string", 0, lambda o: f"{_g(o, 'spec', 'scaleTargetRef', 'kind', default='')}/{_g(o, 'spec', 'scaleTargetRef', 'name', default='')}"),
+        (
+            "Reference",
+            "string",
+            0,
+            lambda o: (
+                f"{_g(o, 'spec', 'scaleTargetRef', 'kind', default='')}/{_g(o, 'spec', 'scaleTargetRef', 'name', default='')}"
+            ),
+        ),
         ("Targets", "string", 0, _hpa_targets),
         ("MinPods", "integer", 0, lambda o: _g(o, "spec", "minReplicas", default=1)),
         ("MaxPods", "integer", 0, lambda o: _g(o, "spec", "maxReplicas", default=0)),
@@ -180,7 +235,12 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
     ],
     "ingresses.networking.k8s.io": [
         ("Class", "string", 0, lambda o: _g(o, "spec", "ingressClassName", default="<none>")),
-        ("Hosts", "string", 0, lambda o: ",".join(r.get("host", "*") for r in _g(o, "spec", "rules", default=[])) or "*"),
+        (
+            "Hosts",
+            "string",
+            0,
+            lambda o: ",".join(r.get("host", "*") for r in _g(o, "spec", "rules", default=[])) or "*",
+        ),
         ("Address", "string", 0, lambda o: ""),
         ("Ports", "string", 0, lambda o: "80"),
         _AGE,
@@ -190,12 +250,29 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
     ],
 }
 _EVENT_COLUMNS: list[Column] = [
-    ("Last Seen", "string", 0, lambda o: age(o.get("lastTimestamp") or o.get("eventTime") or _g(o, "metadata", "creationTimestamp"))),
+    (
+        "Last Seen",
+        "string",
+        0,
+        lambda o: age(o.get("lastTimestamp") or o.get("eventTime") or _g(o, "metadata", "creationTimestamp")),
+    ),
     ("Type", "string", 0, lambda o: o.get("type", "")),
     ("Reason", "string", 0, lambda o: o.get("reason", "")),
-    ("Object", "string", 0, lambda o: f"{_g(o, 'involvedObject', 'kind', default='').lower()}/{_g(o, 'involvedObject', 'name', default='')}"),
+    (
+        "Object",
+        "string",
+        0,
+        lambda o: (
+            f"{_g(o, 'involvedObject', 'kind', default='').lower()}/{_g(o, 'involvedObject', 'name', default='')}"
+        ),
+    ),
     ("Message", "string", 0, lambda o: (o.get("message") or "").strip()),
 ]
+
+
+def _column_extractor(type_: str, path: str) -> Callable[[Obj], Any]:
+    """Bind one printer column's jsonPath and type (a closure per column, not per loop variable)."""
+    return lambda obj: _cell(type_, jsonpath(obj, path))
 
 
 def columns_for(rt: ResourceType, version: str) -> tuple[list[Column], bool]:
@@ -206,8 +283,7 @@ def columns_for(rt: ResourceType, version: str) -> tuple[list[Column], bool]:
         cols: list[Column] = []
         for c in rt.printer_columns.get(version, []):
             path, type_ = c.get("jsonPath", ""), c.get("type", "string")
-            cols.append((c["name"], type_, int(c.get("priority", 0)),
-                         lambda o, p=path, t=type_: _cell(t, jsonpath(o, p))))  # type: ignore[misc]
+            cols.append((c["name"], type_, int(c.get("priority", 0)), _column_extractor(type_, path)))
         if not any(c[0].lower() == "age" for c in cols):
             cols.append(_AGE)
         return cols, True
@@ -215,7 +291,11 @@ def columns_for(rt: ResourceType, version: str) -> tuple[list[Column], bool]:
 
 
 def _partial(obj: Obj) -> Obj:
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata", {}),
+    }
 
 
 def render(rt: ResourceType, version: str, objects: list[Obj], resource_version: str, include: str) -> Obj:
@@ -223,7 +303,9 @@ def render(rt: ResourceType, version: str, objects: list[Obj], resource_version:
     cols, with_name = columns_for(rt, version)
     definitions = []
     if with_name:
-        definitions.append({"name": "Name", "type": "string", "format": "name", "description": _NAME_DESC, "priority": 0})
+        definitions.append(
+            {"name": "Name", "type": "string", "format": "name", "description": _NAME_DESC, "priority": 0}
+        )
     definitions += [{"name": n, "type": "string" if t == "date" else t, "format": "", "description": n, "priority": p}
                     for n, t, p, _ in cols]  # fmt: skip
     rows = []

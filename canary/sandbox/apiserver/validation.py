@@ -90,7 +90,11 @@ def _cause(err: ValidationError) -> dict[str, str]:
     kw, arg = err.validator, err.validator_value
     if kw == "required":
         missing = err.message.split("'")[1] if "'" in err.message else ""
-        return {"field": path_str([*path, missing]), "message": "Required value", "reason": "FieldValueRequired"}
+        return {
+            "field": path_str([*path, missing]),
+            "message": "Required value",
+            "reason": "FieldValueRequired",
+        }
     where = path_str(path)
     rendered = _render(value)
     if kw == "enum":
@@ -107,19 +111,34 @@ def _cause(err: ValidationError) -> dict[str, str]:
         "pattern": f"should match '{arg}'",
         "multipleOf": f"should be a multiple of {arg}",
     }.get(str(kw))
-    if kw in ("maximum", "minimum") and isinstance(err.schema, dict) and err.schema.get("exclusive" + str(kw).capitalize()):
+    if (
+        kw in ("maximum", "minimum")
+        and isinstance(err.schema, dict)
+        and err.schema.get("exclusive" + str(kw).capitalize())
+    ):
         text = f"should be {'less' if kw == 'maximum' else 'greater'} than {arg}"
     if kw == "type" or (kw == "anyOf" and "integer" in json.dumps(arg)):
         types = arg if isinstance(arg, list) else [arg]
         if kw == "anyOf":
             types = ["integer", "string"]
-        actual = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
+        actual = {
+            dict: "object",
+            list: "array",
+            str: "string",
+            bool: "boolean",
+            int: "integer",
+            float: "number",
+        }
         got = actual.get(type(value), "null")
         text = f"must be of type {'/'.join(str(t) for t in types if t != 'null')}: {json.dumps(got)}"
         rendered = json.dumps(got)
     if text is None:
         text = err.message
-    return {"field": where, "message": f"Invalid value: {rendered}: {where} in body {text}", "reason": "FieldValueInvalid"}
+    return {
+        "field": where,
+        "message": f"Invalid value: {rendered}: {where} in body {text}",
+        "reason": "FieldValueInvalid",
+    }
 
 
 # ------------------------------------------------------------------ pruning / unknown fields
@@ -195,7 +214,13 @@ def _cel_causes(value: Any, schema: Obj, path: Path, out: list[dict[str, str]]) 
             if field_path:
                 where = (where + field_path) if where else field_path.lstrip(".")
             message = rule.get("message") or f"failed rule: {expr}"
-            out.append({"field": where, "message": f"Invalid value: {_render(value)}: {message}", "reason": "FieldValueInvalid"})
+            out.append(
+                {
+                    "field": where,
+                    "message": f"Invalid value: {_render(value)}: {message}",
+                    "reason": "FieldValueInvalid",
+                }
+            )
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         addl = schema.get("additionalProperties")
@@ -244,11 +269,22 @@ def admit(rt: ResourceType, version: str, obj: Obj, field_validation: str) -> li
     warnings = _strict_error(rt, version, unknown, mode)
     apply_defaults(obj, schema)
     body = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "metadata")}
-    body_schema = {**schema, "properties": {k: v for k, v in (schema.get("properties") or {}).items()
-                                            if k not in ("apiVersion", "kind", "metadata")}}
-    body_schema["required"] = [r for r in schema.get("required", []) if r not in ("apiVersion", "kind", "metadata")]
+    body_schema = {
+        **schema,
+        "properties": {
+            k: v
+            for k, v in (schema.get("properties") or {}).items()
+            if k not in ("apiVersion", "kind", "metadata")
+        },
+    }
+    body_schema["required"] = [
+        r for r in schema.get("required", []) if r not in ("apiVersion", "kind", "metadata")
+    ]
     validator = _validator(json.dumps(body_schema, sort_keys=True))
-    causes = [_cause(e) for e in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])]
+    causes = [
+        _cause(e)
+        for e in sorted(validator.iter_errors(body), key=lambda e: [str(p) for p in e.absolute_path])
+    ]
     _cel_causes(body, body_schema, [], causes)
     if causes:
         name = (obj.get("metadata") or {}).get("name", "")
@@ -262,15 +298,24 @@ def validate_crd(crd: Obj) -> None:
     causes: list[dict[str, str]] = []
     for field in ("group", "names", "versions"):
         if not spec.get(field):
-            causes.append({"field": f"spec.{field}", "message": "Required value", "reason": "FieldValueRequired"})
+            causes.append(
+                {"field": f"spec.{field}", "message": "Required value", "reason": "FieldValueRequired"}
+            )
     names = spec.get("names") or {}
     for field in ("plural", "kind"):
         if spec.get("names") and not names.get(field):
-            causes.append({"field": f"spec.names.{field}", "message": "Required value", "reason": "FieldValueRequired"})
+            causes.append(
+                {"field": f"spec.names.{field}", "message": "Required value", "reason": "FieldValueRequired"}
+            )
     name = (crd.get("metadata") or {}).get("name", "")
     if not causes and name != f"{names['plural']}.{spec['group']}":
-        causes.append({"field": "metadata.name", "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
-                       "reason": "FieldValueInvalid"})
+        causes.append(
+            {
+                "field": "metadata.name",
+                "message": f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+                "reason": "FieldValueInvalid",
+            }
+        )
     if causes:
         raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
 
