@@ -69,10 +69,11 @@ class KubeClients:
         self.api.close()
 
 
-def load_clients(kubeconfig: str | None = None) -> KubeClients:
-    """Build clients from an explicit kubeconfig, else in-cluster config, else ``$KUBECONFIG``/~/.kube/config.
+def load_configuration(kubeconfig: str | None = None) -> client.Configuration:
+    """Client configuration from an explicit kubeconfig, else in-cluster config, else ``$KUBECONFIG``/~/.kube/config.
 
     An explicit path wins so that ``canary --kubeconfig`` means what it says even inside a pod.
+    ``$KUBECONFIG`` is read at call time (the client library reads it once, at import).
     """
     configuration = client.Configuration()
     if kubeconfig:
@@ -84,7 +85,12 @@ def load_clients(kubeconfig: str | None = None) -> KubeClients:
             config.load_kube_config(
                 config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
             )
-    return KubeClients.from_api_client(client.ApiClient(configuration))
+    return configuration
+
+
+def load_clients(kubeconfig: str | None = None) -> KubeClients:
+    """Clients for :func:`load_configuration`'s cluster."""
+    return KubeClients.from_api_client(client.ApiClient(load_configuration(kubeconfig)))
 
 
 def _status_of(exc: BaseException) -> int | None:

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from canary.operator.config import OperatorConfig
+from canary.operator.login import login
 from canary.operator.reconciler import Reconciler
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -38,7 +39,9 @@ async def run_canary(
         try:
             delay = await reconciler.tick(name=name, namespace=namespace or "default", logger=logger)
         except Exception:  # a bug or an outage must not kill the daemon: the status still says where we are
-            logger.exception("reconcile of %s failed unexpectedly; retrying in %.0fs", name, UNEXPECTED_ERROR_DELAY)
+            logger.exception(
+                "reconcile of %s failed unexpectedly; retrying in %.0fs", name, UNEXPECTED_ERROR_DELAY
+            )
             delay = UNEXPECTED_ERROR_DELAY
         await stopped.wait(delay)
 
@@ -51,6 +54,7 @@ async def finalize_canary(*, body: kopf.Body, memo: Any, logger: Logger, **_: An
 def build_registry() -> kopf.OperatorRegistry:
     """Handlers are registered on a registry of our own, so importing this module has no side effects."""
     registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry, id="login")(login)
     kopf.daemon(
         GROUP,
         VERSION,

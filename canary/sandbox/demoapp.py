@@ -53,11 +53,19 @@ class Metrics:
 
     def render(self) -> str:
         out = ["# HELP http_requests_total Requests served.", "# TYPE http_requests_total counter"]
-        out += [f'http_requests_total{{code="{c}",path="{p}"}} {n}' for (c, p), n in sorted(self.requests.items())]
-        out += ["# HELP http_request_duration_seconds Request latency.", "# TYPE http_request_duration_seconds histogram"]
+        out += [
+            f'http_requests_total{{code="{c}",path="{p}"}} {n}' for (c, p), n in sorted(self.requests.items())
+        ]
+        out += [
+            "# HELP http_request_duration_seconds Request latency.",
+            "# TYPE http_request_duration_seconds histogram",
+        ]
         for path, counts in sorted(self.buckets.items()):
             bounds = [*(repr(b) for b in BUCKETS), "+Inf"]
-            out += [f'http_request_duration_seconds_bucket{{path="{path}",le="{le}"}} {n}' for le, n in zip(bounds, counts, strict=True)]
+            out += [
+                f'http_request_duration_seconds_bucket{{path="{path}",le="{le}"}} {n}'
+                for le, n in zip(bounds, counts, strict=True)
+            ]
             out.append(f'http_request_duration_seconds_sum{{path="{path}"}} {self.sums[path]}')
             out.append(f'http_request_duration_seconds_count{{path="{path}"}} {counts[-1]}')
         return "\n".join(out) + "\n"
@@ -122,14 +130,19 @@ async def serve_forever(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m canary.sandbox.demoapp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m canary.sandbox.demoapp",
+        description="The sandbox's demo app: answers with its version, fails and lags on demand.",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--version", default="latest", help="reported in every answer (the image tag)")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of requests answered 500")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="median latency")
     parser.add_argument("--name", default="demoapp", help="prefix of the reported hostname")
-    parser.add_argument("--parent-pid", type=int, default=0, help="exit when this process is no longer our parent")
+    parser.add_argument(
+        "--parent-pid", type=int, default=0, help="exit when this process is no longer our parent"
+    )
     return parser.parse_args(argv)
 
 

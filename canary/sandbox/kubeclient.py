@@ -28,7 +28,9 @@ class ApiError(Exception):
         self.body = body
 
 
-def resource_path(group_version: str, plural: str, namespace: str | None = None, name: str | None = None) -> str:
+def resource_path(
+    group_version: str, plural: str, namespace: str | None = None, name: str | None = None
+) -> str:
     """REST path of a collection or object: core group is ``v1``, others ``group/version``."""
     prefix = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
     path = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"

@@ -19,7 +19,7 @@ from typing import IO, Any
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """preexec_fn: ask the kernel to SIGTERM us when the spawning thread's process dies."""
     with contextlib.suppress(Exception):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -39,7 +39,7 @@ async def spawn(
     """Start ``argv`` in its own process group; stderr (and stdout unless piped) go to ``log_path``."""
     out = _output(log_path)
     try:
-        preexec: Callable[[], None] | None = _die_with_parent if os.name == "posix" else None
+        preexec: Callable[[], None] | None = die_with_parent if os.name == "posix" else None
         return await asyncio.create_subprocess_exec(
             *argv,
             stdin=subprocess.DEVNULL,

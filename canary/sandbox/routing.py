@@ -117,7 +117,9 @@ class HTTPRouteResolver:
             rules = (route.get("spec") or {}).get("rules") or [{}]
             rule = next((r for r in rules if _catch_all(r.get("matches"))), rules[0])
             backends = tuple(
-                snapshot.service_backend(str(ref.get("namespace") or _ns(route)), str(ref["name"]), int(ref.get("weight", 1)))
+                snapshot.service_backend(
+                    str(ref.get("namespace") or _ns(route)), str(ref["name"]), int(ref.get("weight", 1))
+                )
                 for ref in rule.get("backendRefs") or []
                 if ref.get("kind", "Service") == "Service" and ref.get("name")
             )
@@ -144,7 +146,9 @@ class VirtualServiceResolver:
             routes = rule.get("route") or []
             backends = []
             for dest in routes:
-                namespace, service = _istio_host(str((dest.get("destination") or {}).get("host", "")), _ns(vs))
+                namespace, service = _istio_host(
+                    str((dest.get("destination") or {}).get("host", "")), _ns(vs)
+                )
                 weight = int(dest.get("weight", 100 if len(routes) == 1 else 0))
                 backends.append(snapshot.service_backend(namespace, service, weight))
             entries.append(EntryPoint(self.kind, _ns(vs), _name(vs), tuple(backends)))

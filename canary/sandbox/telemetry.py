@@ -10,7 +10,27 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 #: Istio's default buckets for istio_request_duration_milliseconds.
-ISTIO_BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000)
+ISTIO_BUCKETS = (
+    0.5,
+    1,
+    5,
+    10,
+    25,
+    50,
+    100,
+    250,
+    500,
+    1000,
+    2500,
+    5000,
+    10000,
+    30000,
+    60000,
+    300000,
+    600000,
+    1800000,
+    3600000,
+)
 SOURCE_WORKLOAD = "loadgen"
 SOURCE_NAMESPACE = "sandbox"
 
@@ -68,7 +88,10 @@ class IstioTelemetry:
         return dict(out)
 
     def render(self) -> str:
-        out = ["# HELP istio_requests_total Requests (sandbox data plane).", "# TYPE istio_requests_total counter"]
+        out = [
+            "# HELP istio_requests_total Requests (sandbox data plane).",
+            "# TYPE istio_requests_total counter",
+        ]
         for (dest, code), n in sorted(self.requests.items(), key=_order):
             out.append(f'istio_requests_total{{{dest.labels()},response_code="{code}"}} {n}')
         out += [
@@ -79,7 +102,10 @@ class IstioTelemetry:
             labels = f'{dest.labels()},response_code="{code}"'
 
             bounds = [*(_le(b) for b in ISTIO_BUCKETS), "+Inf"]
-            out += [f'istio_request_duration_milliseconds_bucket{{{labels},le="{le}"}} {n}' for le, n in zip(bounds, counts, strict=True)]
+            out += [
+                f'istio_request_duration_milliseconds_bucket{{{labels},le="{le}"}} {n}'
+                for le, n in zip(bounds, counts, strict=True)
+            ]
             out.append(f"istio_request_duration_milliseconds_sum{{{labels}}} {self.sums[(dest, code)]}")
             out.append(f"istio_request_duration_milliseconds_count{{{labels}}} {counts[-1]}")
         return "\n".join(out) + "\n"

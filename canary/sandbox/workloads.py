@@ -3,7 +3,9 @@
 Every apps/v1 Deployment with replicas > 0 runs one demo app process (:mod:`.demoapp`) whatever
 its image: the version is the image tag, behaviour comes from the first container's env
 ``DEMO_ERROR_RATE`` (default 0) and ``DEMO_LATENCY_MS`` (default 20); a tag ending in ``-bad``
-implies an error rate of 0.5 and ``-slow`` a latency of 800 ms unless env says otherwise.
+implies an error rate of 0.5 and ``-slow`` a latency of 800 ms unless env says otherwise; ``-crash``
+(or ``DEMO_CRASH=true``) never becomes ready, so after ``progressDeadlineSeconds`` the rollout
+reports Progressing=False/ProgressDeadlineExceeded while the old process keeps serving.
 
 Status follows the real deployment controller (``calculateStatus``) for a RollingUpdate with
 surge: while a new pod template rolls out, the old process keeps serving, ``replicas`` counts
@@ -34,6 +36,7 @@ import aiohttp
 
 from .backends import Backend, BackendRegistry
 from .kubeclient import JSON, ApiError, KubeClient, resource_path
+from .pods import PodGroup, PodMirror
 from .processes import spawn, terminate
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,7 @@ class DemoSpec:
     latency_ms: float
     labels: Mapping[str, str] = field(default_factory=dict)
     template_hash: str = ""
+    crash: bool = False
 
     @classmethod
     def from_deployment(cls, deployment: Mapping[str, Any]) -> DemoSpec:
@@ -81,7 +85,12 @@ class DemoSpec:
             latency_ms = float(str(env["DEMO_LATENCY_MS"])) if "DEMO_LATENCY_MS" in env else latency_ms
         digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         labels = {str(k): str(v) for k, v in ((template.get("metadata") or {}).get("labels") or {}).items()}
-        return cls(version, error_rate, latency_ms, labels, digest)
+        crash = version.endswith("-crash") or str(env.get("DEMO_CRASH", "")).lower() in ("1", "true")
+        return cls(version, error_rate, latency_ms, labels, digest, crash)
+
+
+class CrashLoop(RuntimeError):
+    """The pod template asks for a crashing app (tag ``-crash`` or ``DEMO_CRASH=true``)."""
 
 
 class DemoProcess:
@@ -106,7 +115,10 @@ class DemoProcess:
             "--name", name, "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         root = str(Path(__file__).resolve().parents[2])
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
         log_path = log_dir / f"{name}.log" if log_dir else None
         proc = await spawn(argv, log_path=log_path, stdout_pipe=True, env=env)
         try:
@@ -172,6 +184,7 @@ def deployment_status(
     available: int,
     rolling: bool,
     rs_name: str,
+    stalled: bool = False,
 ) -> JSON:
     """The status the deployment controller would compute (``calculateStatus`` + conditions)."""
     desired = int((deployment.get("spec") or {}).get("replicas", 1))
@@ -180,14 +193,17 @@ def deployment_status(
         "Available",
         has_minimum,
         "MinimumReplicasAvailable" if has_minimum else "MinimumReplicasUnavailable",
-        "Deployment has minimum availability." if has_minimum else "Deployment does not have minimum availability.",
+        "Deployment has minimum availability."
+        if has_minimum
+        else "Deployment does not have minimum availability.",
     )
-    progressing_cond = conditions.set(
-        "Progressing",
-        True,
-        "ReplicaSetUpdated" if rolling else "NewReplicaSetAvailable",
-        f'ReplicaSet "{rs_name}" is progressing.' if rolling else f'ReplicaSet "{rs_name}" has successfully progressed.',
-    )
+    if stalled:
+        progress = (False, "ProgressDeadlineExceeded", f'ReplicaSet "{rs_name}" has timed out progressing.')
+    elif rolling:
+        progress = (True, "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.')
+    else:
+        progress = (True, "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.')
+    progressing_cond = conditions.set("Progressing", *progress)
     return {
         "observedGeneration": int((deployment.get("metadata") or {}).get("generation") or 1),
         "replicas": replicas,
@@ -214,6 +230,9 @@ class DeploymentWorker:
         self.reconciled_generation: int | None = None
         self.conditions = Conditions()
         self.last_status: JSON | None = None
+        self.rollout: str | None = None  # template hash being rolled out, and since when
+        self.rollout_since = 0.0
+        self.pods = PodMirror(controller.client, self.namespace, self.name)
         self.wake = asyncio.Event()
         self.wake.set()
         self.task = asyncio.create_task(self._run(), name=f"deployment {self.namespace}/{self.name}")
@@ -235,6 +254,7 @@ class DeploymentWorker:
             await self.current.stop()
             self.current = None
         self.controller.registry.remove(self.namespace, self.name)
+        await self.pods.delete_all()
 
     async def _run(self) -> None:
         backoff = 0.5
@@ -249,8 +269,12 @@ class DeploymentWorker:
             except Exception as exc:
                 if isinstance(exc, ApiError) and exc.status == 404:
                     continue  # deleted; the controller stops us
-                log.warning("deployment %s/%s: %s (retrying in %.1fs)", self.namespace, self.name, exc, backoff)
-                await asyncio.sleep(backoff)
+                level = logging.INFO if isinstance(exc, CrashLoop) else logging.WARNING
+                log.log(
+                    level, "deployment %s/%s: %s (retry in %.1fs)", self.namespace, self.name, exc, backoff
+                )
+                with contextlib.suppress(TimeoutError):  # a spec change retries at once
+                    await asyncio.wait_for(self.wake.wait(), backoff)
                 backoff = min(backoff * 2, 5.0)
                 self.wake.set()
 
@@ -260,13 +284,21 @@ class DeploymentWorker:
             return Backend(self.namespace, self.name, labels)
         return Backend(self.namespace, self.name, labels, proc.port, proc.spec.version, proc.proc.pid)
 
-    async def _patch_status(self, deployment: JSON, **counts: Any) -> None:
+    async def _patch_status(self, deployment: JSON, pods: list[PodGroup], **counts: Any) -> None:
+        """Patch the Deployment's status (if it changed), then mirror ``pods`` as Pod objects."""
         rs_name = f"{self.name}-{DemoSpec.from_deployment(deployment).template_hash}"
         status = deployment_status(deployment, self.conditions, rs_name=rs_name, **counts)
-        comparable = {**status, "conditions": [(c["type"], c["status"], c["reason"]) for c in status["conditions"]]}
-        if comparable != self.last_status or (deployment.get("status") or {}).get("observedGeneration") != status["observedGeneration"]:
+        comparable = {
+            **status,
+            "conditions": [(c["type"], c["status"], c["reason"]) for c in status["conditions"]],
+        }
+        if (
+            comparable != self.last_status
+            or (deployment.get("status") or {}).get("observedGeneration") != status["observedGeneration"]
+        ):
             await self.controller.client.patch_status(self.path, status)
             self.last_status = comparable
+        await self.pods.sync(deployment, pods)
 
     async def reconcile(self) -> None:
         deployment = self.desired
@@ -279,11 +311,14 @@ class DeploymentWorker:
                 await self.current.stop()
                 self.current = None
             self.controller.registry.set(self._backend(spec.labels))
-            await self._patch_status(deployment, replicas=0, updated=0, available=0, rolling=False)
+            await self._patch_status(deployment, [], replicas=0, updated=0, available=0, rolling=False)
         elif alive and self.current is not None and self.current.spec.template_hash == spec.template_hash:
             self.current_replicas = replicas
             self.controller.registry.set(self._backend(spec.labels))
-            await self._patch_status(deployment, replicas=replicas, updated=replicas, available=replicas, rolling=False)
+            pods = [PodGroup(spec.template_hash, replicas, True)]
+            await self._patch_status(
+                deployment, pods, replicas=replicas, updated=replicas, available=replicas, rolling=False
+            )
         else:
             await self._roll_out(deployment, spec, replicas, alive)
         self.reconciled_generation = generation
@@ -293,20 +328,38 @@ class DeploymentWorker:
         old_replicas = self.current_replicas if alive else 0
         if self.current is None or not alive:
             self.controller.registry.set(self._backend(spec.labels))
+        pods = [PodGroup(spec.template_hash, replicas, False)]
+        if alive and self.current is not None:
+            pods.append(PodGroup(self.current.spec.template_hash, old_replicas, True))
+        now_ = asyncio.get_running_loop().time()
+        if self.rollout != spec.template_hash:
+            self.rollout, self.rollout_since = spec.template_hash, now_
+        deadline = int((deployment.get("spec") or {}).get("progressDeadlineSeconds") or 600)
         await self._patch_status(
-            deployment, replicas=old_replicas + replicas, updated=replicas, available=old_replicas, rolling=True
+            deployment,
+            pods,
+            replicas=old_replicas + replicas,
+            updated=replicas,
+            available=old_replicas,
+            rolling=True,
+            stalled=now_ - self.rollout_since > deadline,
         )
+        if spec.crash:
+            raise CrashLoop(f"image tag {spec.version!r} crashes on start (CrashLoopBackOff)")
         new = await DemoProcess.start(spec, self.name, self.controller.session, self.controller.log_dir)
         try:
             await asyncio.sleep(self.controller.ready_delay)
         except BaseException:
             await new.stop()
             raise
-        old, self.current, self.current_replicas = self.current, new, replicas
+        old, self.current, self.current_replicas, self.rollout = self.current, new, replicas, None
         self.controller.registry.set(self._backend(spec.labels))
         if old is not None:
             await old.stop()
-        await self._patch_status(deployment, replicas=replicas, updated=replicas, available=replicas, rolling=False)
+        pods = [PodGroup(spec.template_hash, replicas, True)]
+        await self._patch_status(
+            deployment, pods, replicas=replicas, updated=replicas, available=replicas, rolling=False
+        )
 
 
 class WorkloadController:
@@ -413,7 +466,9 @@ class WorkloadController:
                 patched = True
             status = {"currentReplicas": current, "desiredReplicas": desired}
             if any((hpa.get("status") or {}).get(k) != v for k, v in status.items()):
-                hpa_path = resource_path("autoscaling/v2", "horizontalpodautoscalers", meta.get("namespace"), meta["name"])
+                hpa_path = resource_path(
+                    "autoscaling/v2", "horizontalpodautoscalers", meta.get("namespace"), meta["name"]
+                )
                 if desired != current:
                     status["lastScaleTime"] = now()  # type: ignore[assignment]
                 with contextlib.suppress(ApiError):

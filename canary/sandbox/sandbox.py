@@ -1,0 +1,234 @@
+"""The whole sandbox cluster in one object: API emulator, workloads, traffic, Prometheus.
+
+``async with Sandbox() as sb`` starts, in order, the API emulator (with the project's CRDs and the
+Gateway API HTTPRoute CRD installed), the workload controller, the data plane and Prometheus, and
+stops them in reverse order, even after a failed start. Gateways are not modelled: an HTTPRoute's
+parentRefs are ignored and every route receives traffic. :class:`SandboxThread` runs the same thing
+on a background loop for synchronous code (pytest, scripts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+
+import canary
+
+from .apiserver import ApiServer
+from .backends import BackendRegistry
+from .dataplane import DataPlane
+from .kubeclient import ApiError, KubeClient
+from .prometheus import PrometheusProcess
+from .workloads import WorkloadController
+
+log = logging.getLogger(__name__)
+
+CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+SANDBOX_CRDS = Path(__file__).parent / "crds"
+
+
+def crd_files() -> list[Path]:
+    """The project's CRDs (``<repo>/crds/*.yaml``, if present) and the vendored Gateway API ones."""
+    project = Path(canary.__file__).resolve().parent.parent / "crds"
+    return [*sorted(project.glob("*.yaml")), *sorted(SANDBOX_CRDS.glob("*.yaml"))]
+
+
+async def install_crds(client: KubeClient, files: Sequence[Path]) -> list[str]:
+    """POST every CustomResourceDefinition in ``files``; already-present ones are left alone."""
+    names = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
+                continue
+            try:
+                await client.create(CRD_PATH, doc)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise RuntimeError(f"cannot install the CRD in {path}: {exc}") from exc
+            names.append(str(doc["metadata"]["name"]))
+    return names
+
+
+class Sandbox:
+    """A local cluster: ``kubeconfig_path``, ``api_url``, ``prometheus_url``, ``dataplane`` once started."""
+
+    def __init__(
+        self,
+        *,
+        api_port: int = 0,
+        prometheus_port: int = 0,
+        dataplane_port: int = 0,
+        rps: float = 50.0,
+        ready_delay: float = 1.0,
+        services: Sequence[tuple[str, str]] = (),
+        workdir: Path | str | None = None,
+        kubeconfig_path: Path | str | None = None,
+        namespaces: Sequence[str] = ("default",),
+        wait_for_scrape: bool = True,
+    ) -> None:
+        self._own_workdir = workdir is None
+        self.workdir = Path(tempfile.mkdtemp(prefix="canary-sandbox-")) if workdir is None else Path(workdir)
+        self.kubeconfig_path = Path(kubeconfig_path) if kubeconfig_path else self.workdir / "kubeconfig.yaml"
+        self.namespaces = list(namespaces)
+        self.wait_for_scrape = wait_for_scrape
+        self.registry = BackendRegistry()
+        self.api = ApiServer(port=api_port)
+        self.prometheus = PrometheusProcess(prometheus_port, workdir=self.workdir)
+        self.rps, self.ready_delay, self.services, self.dataplane_port = (
+            rps,
+            ready_delay,
+            list(services),
+            dataplane_port,
+        )
+        self.controller: WorkloadController | None = None
+        self._dataplane: DataPlane | None = None
+        self._stops: list[Callable[[], Awaitable[None]]] = []
+
+    @property
+    def api_url(self) -> str:
+        return self.api.url
+
+    @property
+    def prometheus_url(self) -> str:
+        return self.prometheus.url
+
+    @property
+    def dataplane(self) -> DataPlane:
+        if self._dataplane is None:
+            raise RuntimeError("sandbox not started")
+        return self._dataplane
+
+    async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        await self.api.start()
+        self._stops.append(self.api.stop)
+        async with KubeClient(self.api.url) as client:
+            installed = await install_crds(client, crd_files())
+            for namespace in self.namespaces:
+                with contextlib.suppress(ApiError):  # 409: the emulator may create it itself
+                    await client.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
+        log.info("sandbox: CRDs installed: %s", ", ".join(installed))
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        self.controller = WorkloadController(
+            self.api.url, self.registry, ready_delay=self.ready_delay, log_dir=logs
+        )
+        await self.controller.start()
+        self._stops.append(self.controller.stop)
+        self._dataplane = DataPlane(
+            self.api.url,
+            self.registry,
+            rps=self.rps,
+            port=self.dataplane_port,
+            services=self.services,
+        )
+        await self._dataplane.start()
+        self._stops.append(self._dataplane.stop)
+        self.prometheus.add_target(self._dataplane.host_port, {"component": "dataplane"})
+        self.registry.add_listener(self._scrape_workloads)
+        self._scrape_workloads()
+        await self.prometheus.start()
+        self._stops.append(self.prometheus.stop)
+        if self.wait_for_scrape:  # Prometheus applies new targets only every 5 s: ~6 s after its start
+            await self.prometheus.wait_for_series('up{component="dataplane"} == 1', timeout=30)
+        self.api.write_kubeconfig(self.kubeconfig_path)
+
+    def _scrape_workloads(self) -> None:
+        """Keep Prometheus scraping every running demo app (its own http_requests_total etc.)."""
+        targets = {
+            f"127.0.0.1:{b.port}": {
+                "component": "demoapp",
+                "namespace": b.namespace,
+                "deployment": b.name,
+                "version": b.version,
+            }
+            for b in self.registry.all()
+            if b.port is not None
+        }
+        self.prometheus.set_targets("workloads", targets)
+
+    async def stop(self) -> None:
+        """Stop whatever started, newest first; errors are logged, never stop the rest."""
+        while self._stops:
+            stop = self._stops.pop()
+            try:
+                await stop()
+            except Exception:
+                log.exception("sandbox: error while stopping")
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+class SandboxThread:
+    """:class:`Sandbox` on its own event loop in a daemon thread; a sync context manager."""
+
+    def __init__(self, **options: Any) -> None:
+        self.sandbox = Sandbox(**options)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="canary-sandbox", daemon=True)
+
+    def __getattr__(self, name: str) -> Any:
+        """``kubeconfig_path``, ``api_url``, ``prometheus_url``, ``dataplane``, ``registry``… of the sandbox."""
+        if "sandbox" not in self.__dict__:
+            raise AttributeError(name)
+        return getattr(self.__dict__["sandbox"], name)
+
+    def call(self, coro: Awaitable[Any], timeout: float = 60.0) -> Any:
+        """Run a coroutine on the sandbox loop (the only safe way to touch its objects)."""
+
+        async def run() -> Any:
+            return await coro
+
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def start(self) -> SandboxThread:
+        self._thread.start()
+        self.call(self.sandbox.start(), timeout=120.0)
+        return self
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            self.call(self.sandbox.stop(), timeout=60.0)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+            if not self._thread.is_alive():
+                self.loop.close()
+
+    def __enter__(self) -> SandboxThread:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

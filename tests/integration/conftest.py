@@ -1,0 +1,100 @@
+"""Fixtures for the integration scenarios: one sandbox and one operator process per session.
+
+By default everything runs on the local sandbox. With CANARY_E2E=1 (set by `make e2e`) the same
+scenarios run against the real cluster named by KUBECONFIG: the operator is still started locally
+by these fixtures, against that cluster, and Prometheus is CANARY_E2E_PROMETHEUS_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from harness import Cluster, OperatorProcess, namespace_for  # noqa: E402
+
+E2E = os.environ.get("CANARY_E2E") == "1"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object | None]:
+    if E2E:
+        yield None
+        return
+    from canary.sandbox.sandbox import SandboxThread
+
+    workdir = tmp_path_factory.mktemp("sandbox")
+    with SandboxThread(workdir=workdir, rps=60.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(sandbox: object | None) -> str:
+    if E2E:
+        path = os.environ.get("KUBECONFIG")
+        if not path:
+            pytest.exit("CANARY_E2E=1 needs KUBECONFIG pointing at a real cluster", returncode=2)
+        return path
+    return str(sandbox.kubeconfig_path)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="session")
+def prometheus_url(sandbox: object | None) -> str:
+    if E2E:
+        return os.environ.get("CANARY_E2E_PROMETHEUS_URL", "http://127.0.0.1:9090")
+    return str(sandbox.prometheus_url)  # type: ignore[union-attr]
+
+
+@pytest.fixture(scope="session")
+def operator(
+    kubeconfig: str, prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    log = tmp_path_factory.mktemp("operator") / "operator.log"
+    process = OperatorProcess(kubeconfig, prometheus_url, log)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def cluster(
+    kubeconfig: str, operator: OperatorProcess, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    """A fresh namespace per test; the operator's log tail is printed when the test fails."""
+    if operator.process is None:
+        operator.start()  # a previous test killed it
+    name = f"it-{request.node.name.replace('_', '-')[5:30].strip('-')}-{uuid.uuid4().hex[:4]}"
+    with namespace_for(kubeconfig, name) as ns:
+        yield ns
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        print(f"--- operator log (tail) ---\n{operator.log_tail()}")
+
+
+@pytest.fixture
+def stop_prometheus(sandbox: object | None) -> Callable[[], None]:
+    """Stops the sandbox's Prometheus (and starts it again after the test)."""
+    if sandbox is None:
+        pytest.skip("stopping Prometheus is only possible on the sandbox, not on a real cluster")
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        sandbox.stop_prometheus()  # type: ignore[attr-defined]
+        stopped.append(True)
+
+    yield stop  # type: ignore[misc]
+    if stopped:
+        sandbox.start_prometheus()  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
