@@ -90,7 +90,8 @@ class DemoCluster:
             ),
         )
         refs = route["spec"]["rules"][0]["backendRefs"]
-        return " / ".join(f"{ref['name']}={ref.get('weight', 1)}" for ref in refs)
+        weights = {ref["name"]: ref.get("weight", 1) for ref in refs}
+        return f"{weights.get(f'{manifests.APP}-primary', 0)}/{weights.get(f'{manifests.APP}-canary', 0)}"
 
     def set_image(self, image: str) -> None:
         patch = {"spec": {"template": {"spec": {"containers": [{"name": manifests.APP, "image": image}]}}}}
@@ -211,18 +212,22 @@ async def release(
     return result
 
 
+def _tag(image: str) -> str:
+    return image.rsplit(":", 1)[-1]
+
+
 def summary(console: Console, results: list[ReleaseResult]) -> None:
     table = Table(title="canary demo summary")
-    for column in ("release", "image", "expected", "outcome", "primary now runs", "route", "took"):
-        table.add_column(column)
+    for column in ("release", "tag", "expected", "outcome", "primary runs", "route p/c", "took"):
+        table.add_column(column, no_wrap=True)
     for r in results:
         style = "green" if r.as_expected else "red"
         table.add_row(
             r.title,
-            r.image,
+            _tag(r.image),
             r.expected_phase,
             f"[{style}]{r.phase}[/]",
-            r.primary_image,
+            _tag(r.primary_image),
             r.route,
             f"{r.seconds:.1f}s",
         )

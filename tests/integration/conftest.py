@@ -12,12 +12,13 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Cluster, OperatorProcess, namespace_for  # noqa: E402
+from harness import Cluster, OperatorProcess, namespace_for
 
 E2E = os.environ.get("CANARY_E2E") == "1"
 
@@ -63,9 +64,7 @@ def operator(
 
 
 @pytest.fixture
-def cluster(
-    kubeconfig: str, operator: OperatorProcess, request: pytest.FixtureRequest
-) -> Iterator[Cluster]:
+def cluster(kubeconfig: str, operator: OperatorProcess, request: pytest.FixtureRequest) -> Iterator[Cluster]:
     """A fresh namespace per test; the operator's log tail is printed when the test fails."""
     if operator.process is None:
         operator.start()  # a previous test killed it
@@ -78,19 +77,19 @@ def cluster(
 
 
 @pytest.fixture
-def stop_prometheus(sandbox: object | None) -> Callable[[], None]:
-    """Stops the sandbox's Prometheus (and starts it again after the test)."""
+def stop_prometheus(sandbox: Any) -> Iterator[Callable[[], None]]:
+    """Stops the sandbox's Prometheus mid-test; it is started again (same port) after the test."""
     if sandbox is None:
         pytest.skip("stopping Prometheus is only possible on the sandbox, not on a real cluster")
     stopped: list[bool] = []
 
     def stop() -> None:
-        sandbox.stop_prometheus()  # type: ignore[attr-defined]
+        sandbox.prometheus.stop_sync()
         stopped.append(True)
 
-    yield stop  # type: ignore[misc]
+    yield stop
     if stopped:
-        sandbox.start_prometheus()  # type: ignore[attr-defined]
+        sandbox.prometheus.start_sync()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

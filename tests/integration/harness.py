@@ -41,8 +41,16 @@ class OperatorProcess:
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child for its lifetime
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "canary", "operator", "--kubeconfig", self.kubeconfig,
-             "--prometheus-url", self.prometheus_url],
+            [
+                sys.executable,
+                "-m",
+                "canary",
+                "operator",
+                "--kubeconfig",
+                self.kubeconfig,
+                "--prometheus-url",
+                self.prometheus_url,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -146,7 +154,9 @@ class Cluster:
 
     # ---------------------------------------------------------------- commands
 
-    def kubectl(self, *args: str, timeout: float = 30.0, check: bool = False) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, timeout: float = 30.0, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["kubectl", "--kubeconfig", self.kubeconfig, "-n", self.namespace, *args],
             capture_output=True,
@@ -235,7 +245,9 @@ class Cluster:
     def wait_phase(self, phase: str, timeout: float, name: str = APP) -> dict[str, Any]:
         return self.wait_for(f"phase {phase}", lambda s: s.get("phase") == phase, timeout, name)
 
-    def watch_weights(self, until_phase: str, timeout: float, name: str = APP) -> tuple[list[int], dict[str, Any]]:
+    def watch_weights(
+        self, until_phase: str, timeout: float, name: str = APP
+    ) -> tuple[list[int], dict[str, Any]]:
         """Record every distinct canaryWeight seen until the Canary reaches `until_phase`."""
         seen: list[int] = []
 

@@ -7,10 +7,12 @@ asserts what a user sees: phase and conditions, route weights, the primary's ima
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pytest
 import yaml
 from harness import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE, Cluster, OperatorProcess, canary
+from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +31,9 @@ def test_bootstrap_creates_primary_services_and_route(cluster: Cluster) -> None:
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE
     assert cluster.replicas_of("podinfo") == 0, "the target is parked once the primary serves"
     assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
-    services = {s.metadata.name for s in cluster.clients.core.list_namespaced_service(cluster.namespace).items}
+    services = {
+        s.metadata.name for s in cluster.clients.core.list_namespaced_service(cluster.namespace).items
+    }
     assert {"podinfo", "podinfo-primary", "podinfo-canary"} <= services
     promoted = cluster.condition("Promoted")
     assert (promoted["status"], promoted["reason"]) == ("True", "Initialized")
@@ -42,7 +46,10 @@ def test_good_release_is_promoted_and_kubectl_wait_returns(cluster: Cluster) -> 
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_phase("Progressing", 30)
     waited = cluster.kubectl(
-        "wait", "--for=condition=Promoted", "canary/podinfo", f"--timeout={int(RELEASE_TIMEOUT)}s",
+        "wait",
+        "--for=condition=Promoted",
+        "canary/podinfo",
+        f"--timeout={int(RELEASE_TIMEOUT)}s",
         timeout=RELEASE_TIMEOUT + 10,
     )
     assert waited.returncode == 0, waited.stderr
@@ -130,19 +137,24 @@ def test_invalid_canary_is_refused_with_field_path(cluster: Cluster) -> None:
     assert "stepweight" in result.stderr, result.stderr
 
 
-def test_missing_deployment_is_reported_without_crash_loop(cluster: Cluster, operator: OperatorProcess) -> None:
+def test_missing_deployment_is_reported_without_crash_loop(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
     cluster.create_canary(canary(cluster.namespace, target="absent"))
     status = cluster.wait_for(
         "a message about the missing target",
-        lambda s: "not found" in str((s.get("conditions") or [{}])[0].get("message", "")) or
-        "not found" in str(s.get("message", "")),
+        lambda s: (
+            "not found" in str((s.get("conditions") or [{}])[0].get("message", ""))
+            or "not found" in str(s.get("message", ""))
+        ),
         30,
     )
     assert "absent" in str(status)
     assert operator.process is not None and operator.process.poll() is None, "the operator must keep running"
     # The route was never touched: nothing half-shifted is left behind.
-    with pytest.raises(Exception):
+    with pytest.raises(ApiException) as missing:
         cluster.route()
+    assert missing.value.status == 404
     # When the Deployment appears, the Canary initializes.
     cluster.create_deployment(STABLE_IMAGE, name="absent")
     cluster.wait_phase("Initialized", BOOTSTRAP_TIMEOUT)
@@ -157,11 +169,13 @@ def test_kubectl_get_canaries_shows_printer_columns(cluster: Cluster) -> None:
     assert row.split()[:3] == ["podinfo", "Initialized", "0"]
 
 
-def test_prometheus_down_halts_and_never_promotes(cluster: Cluster, stop_prometheus: object) -> None:
+def test_prometheus_down_halts_and_never_promotes(
+    cluster: Cluster, stop_prometheus: Callable[[], None]
+) -> None:
     bootstrap(cluster, threshold=3, step_weight=20, max_weight=60)
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_for("weight 20", lambda s: s.get("canaryWeight", 0) >= 20, 40)
-    stop_prometheus()  # type: ignore[operator]
+    stop_prometheus()
     status = cluster.wait_phase("Failed", RELEASE_TIMEOUT)
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "no data must never promote"
     assert {c["verdict"] for c in status["checks"]} == {"Error"}
