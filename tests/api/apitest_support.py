@@ -15,10 +15,10 @@ from typing import Any
 
 import jsonschema
 import yaml
+from reference_data import FLAGGER_CRDS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "flagger_examples"
-FLAGGER_CRDS = Path("/work/shared/reference/crds/flagger.app_crds.yaml")
 
 Schema = dict[str, Any]
 

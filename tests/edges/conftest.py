@@ -19,6 +19,7 @@ import requests
 import yaml
 from edges_helpers import CANARY_ERROR_RATIO, NAMESPACE, PrometheusFixture, free_port, wait_for
 from kubernetes import client
+from reference_data import HTTPROUTE_CRD
 
 from canary.kube import KubeClients, call_json, load_clients
 
@@ -119,7 +120,7 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_FILES = (
     REPO / "crds" / "canary.dev_canaries.yaml",
     REPO / "crds" / "canary.dev_metrictemplates.yaml",
-    Path("/work/shared/reference/crds/gateway.networking.k8s.io_httproutes.yaml"),
+    HTTPROUTE_CRD,
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -11,6 +10,7 @@ import pytest
 import yaml
 from edges_helpers import make_canary
 from kubernetes import client
+from reference_data import HTTPROUTE_CRD
 
 from canary.kube import KubeClients
 from canary.routers.base import LayeredRouter, UnsupportedProviderError, service_names
@@ -19,8 +19,6 @@ from canary.routers.gatewayapi import GatewayAPIRouter, build_httproute, route_w
 from canary.routers.kubernetes import KubernetesRouter, build_service
 from canary.targets.base import UnsupportedTargetError
 from canary.targets.factory import target_for
-
-HTTPROUTE_CRD = Path("/work/shared/reference/crds/gateway.networking.k8s.io_httproutes.yaml")
 
 
 def _schema(version: str) -> dict[str, Any]:

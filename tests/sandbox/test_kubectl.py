@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import threading
 import time
@@ -13,11 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from conftest import TEST_CRD, Http
+from reference_data import REFERENCE_CRDS
 
 from canary.sandbox.apiserver import ApiServerThread
 
-pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
-REFERENCE_CRDS = Path("/work/shared/reference/crds")
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -107,8 +105,7 @@ def test_apply_builtins_and_strategic_reapply(kubectl: Kubectl, http: Http) -> N
 
 def test_reference_crds_register_and_accept_objects(kubectl: Kubectl, http: Http) -> None:
     crds = sorted(REFERENCE_CRDS.glob("*.yaml"))
-    if not crds:
-        pytest.skip("reference CRDs not present")
+    assert len(crds) == 3, f"expected the three reference CRD files in {REFERENCE_CRDS}"
     for path in crds:
         kubectl("apply", "-f", str(path))
     objects = [
