@@ -970,7 +970,6 @@ class MetricTemplate(_Resource):
 
 #: Paths (camelCase, from the spec) accepted for Flagger compatibility but not acted on yet.
 _UNSUPPORTED_PATHS: tuple[str, ...] = (
-    "metricsServer",
     "ingressRef",
     "routeRef",
     "upstreamRef",

@@ -31,11 +31,14 @@ from typing import Any
 
 from canary.api.models import (
     CONDITION_PROMOTED,
+    CONDITION_UNSUPPORTED,
     CanarySpec,
     CanaryStatus,
     CheckResult,
+    ConditionStatus,
     Phase,
     parse_time,
+    unsupported_fields,
 )
 from canary.core.actions import (
     Action,
@@ -174,8 +177,28 @@ class _Draft:
     def finish(self, message: str | None = None) -> Decision:
         if message is not None:
             self.set(message=message)
+        self._flag_unsupported_fields()
         status = self.before.model_copy(deep=True, update=self.updates)
         return Decision(status=status, actions=tuple(self.actions))
+
+    def _flag_unsupported_fields(self) -> None:
+        """Flagger fields we accept but do not implement yet are named in a condition, not ignored silently."""
+        ignored = unsupported_fields(self.spec)
+        conditions = self.get("conditions")
+        if ignored:
+            message = "accepted for Flagger compatibility but not implemented yet: " + ", ".join(ignored)
+            updated = set_condition(
+                conditions,
+                CONDITION_UNSUPPORTED,
+                ConditionStatus.TRUE,
+                "FieldsIgnored",
+                message,
+                self.obs.now,
+            )
+            if updated != conditions:
+                self.set(conditions=updated)
+        elif any(c.type == CONDITION_UNSUPPORTED for c in conditions):
+            self.set(conditions=[c for c in conditions if c.type != CONDITION_UNSUPPORTED])
 
 
 # --------------------------------------------------------------------------- public API
@@ -226,7 +249,9 @@ def finalize(spec: CanarySpec, status: CanaryStatus | None, *, now: datetime, ca
     if spec.revert_on_deletion:
         actions.append(Finalize())
         actions.append(
-            EmitEvent("Normal", "Terminated", f"Reverting {target}: restored from {spec.target_ref.name}-primary")
+            EmitEvent(
+                "Normal", "Terminated", f"Reverting {target}: restored from {spec.target_ref.name}-primary"
+            )
         )
         message = f"{target} restored from its primary; canary removed"
     else:
@@ -338,7 +363,12 @@ def _clear_target_missing_note(draft: _Draft) -> None:
     _, message = promoted_condition(phase, draft.spec.target_ref.kind)
     draft.set(
         conditions=set_condition(
-            draft.before.conditions, CONDITION_PROMOTED, current.status, current.reason, message, draft.obs.now
+            draft.before.conditions,
+            CONDITION_PROMOTED,
+            current.status,
+            current.reason,
+            message,
+            draft.obs.now,
         ),
         message=f"{draft.target} found again",
     )

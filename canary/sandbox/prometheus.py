@@ -135,21 +135,24 @@ class PrometheusProcess:
             )
         self.url = f"http://127.0.0.1:{self.port}"
 
+    def _ready(self) -> bool:
+        """One readiness probe; raises if the process died."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            log = (self.dir / "prometheus.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"prometheus exited with {self.process.returncode}: {log}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                log = (self.dir / "prometheus.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}: {log}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+        while not self._ready():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"prometheus not ready after {self.ready_timeout}s")
             time.sleep(0.05)
-        raise TimeoutError(f"prometheus not ready after {self.ready_timeout}s")
 
     def stop_sync(self) -> None:
         if self.process is not None:
@@ -161,8 +164,12 @@ class PrometheusProcess:
     async def start(self) -> str:
         """Spawns on the calling thread (PDEATHSIG is per thread), waits for readiness off-loop."""
         self._spawn()
-        try:
-            await asyncio.to_thread(self._wait_ready)
+        try:  # one short probe per thread hop, so cancelling start() returns at once
+            deadline = time.monotonic() + self.ready_timeout
+            while not await asyncio.to_thread(self._ready):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"prometheus not ready after {self.ready_timeout}s")
+                await asyncio.sleep(0.05)
         except BaseException:
             await self.stop()
             raise
@@ -225,4 +232,15 @@ class PrometheusProcess:
     async def wait_for_series(
         self, query: str, timeout: float = 30.0, poll: float = 0.25
     ) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.wait_for_series_sync, query, timeout, poll)
+        """Async :meth:`wait_for_series_sync`; cancellable between queries."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                result = await self.query(query)
+                if result:
+                    return result
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no series for {query!r} after {timeout}s")
+            await asyncio.sleep(poll)

@@ -54,7 +54,6 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
     ],
     "istio-mirroring-session.yaml": [
         "spec.targetRef.kind",
-        "spec.metricsServer",
         "spec.service.trafficPolicy",
         "spec.analysis.mirror",
         "spec.analysis.mirrorWeight",

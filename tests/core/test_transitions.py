@@ -559,3 +559,14 @@ def test_target_back_mid_analysis_continues() -> None:
     assert back.status.canary_weight == 40
     promoted = back.status.condition(CONDITION_PROMOTED)
     assert promoted is not None and promoted.message == "New revision detected, progressing canary analysis."
+
+
+def test_unsupported_flagger_fields_are_named_in_a_condition() -> None:
+    """A Flagger field we accept but ignore is surfaced to the user, and the flag clears when removed."""
+    spec = make_spec(analysis={"stepWeight": 10, "maxWeight": 50, "mirror": True})
+    decision = decide(spec, status(Phase.SUCCEEDED), observe(at(1), revision=STABLE))
+    flagged = decision.status.condition("UnsupportedFields")
+    assert flagged is not None and flagged.status == ConditionStatus.TRUE
+    assert flagged.message is not None and "spec.analysis.mirror" in flagged.message
+    cleared = decide(make_spec(), decision.status, observe(at(2), revision=STABLE))
+    assert cleared.status.condition("UnsupportedFields") is None

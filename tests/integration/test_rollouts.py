@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 from harness import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE, Cluster, OperatorProcess, canary
 from kubernetes.client.exceptions import ApiException
+from reference_data import HTTPROUTE_CRD
 
 pytestmark = pytest.mark.integration
+
+
+def httproute_schema(version: str) -> dict[str, Any]:
+    crd = yaml.safe_load(HTTPROUTE_CRD.read_text())
+    served = next(v for v in crd["spec"]["versions"] if v["name"] == version)
+    schema: dict[str, Any] = served["schema"]["openAPIV3Schema"]
+    return schema
+
 
 BOOTSTRAP_TIMEOUT = 60.0
 RELEASE_TIMEOUT = 90.0
@@ -38,6 +49,8 @@ def test_bootstrap_creates_primary_services_and_route(cluster: Cluster) -> None:
     promoted = cluster.condition("Promoted")
     assert (promoted["status"], promoted["reason"]) == ("True", "Initialized")
     assert any("Initialization done" in m for m in cluster.event_messages())
+    # The route the operator wrote is valid for a real cluster's Gateway API CRD.
+    jsonschema.validate(cluster.route(), httproute_schema("v1"))
 
 
 def test_good_release_is_promoted_and_kubectl_wait_returns(cluster: Cluster) -> None:

@@ -121,3 +121,26 @@ def test_canary_sandbox_command(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_interrupt_while_starting(tmp_path: Path) -> None:
+    """Ctrl-C before the ready line: exit 0 promptly, no kubeconfig, no children left."""
+    kubeconfig = tmp_path / "kubeconfig"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "canary", "sandbox", "--kubeconfig", str(kubeconfig)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not (pids := children(proc.pid)):  # Prometheus spawned: start is under way
+            assert time.monotonic() < deadline and proc.poll() is None, "sandbox never spawned Prometheus"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+        assert not kubeconfig.exists()
+        assert not [p for p in pids if alive(p)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
