@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, str] = {
     "operator": "canary.operator.cli",
     "sandbox": "canary.sandbox.cli",
     "demo": "canary.demo.cli",
+    "status": "canary.cli.status",
 }
 
 

@@ -6,6 +6,8 @@ asserts what a user sees: phase and conditions, route weights, the primary's ima
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -180,6 +182,14 @@ def test_kubectl_get_canaries_shows_printer_columns(cluster: Cluster) -> None:
     header, row = result.stdout.splitlines()[:2]
     assert header.split()[:3] == ["NAME", "STATUS", "WEIGHT"]
     assert row.split()[:3] == ["podinfo", "Initialized", "0"]
+    shown = subprocess.run(
+        [sys.executable, "-m", "canary", "status", "podinfo", "-n", cluster.namespace,
+         "--kubeconfig", cluster.kubeconfig],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "Initialized" in shown.stdout
+    assert "Initialization done" in shown.stdout
 
 
 def test_prometheus_down_halts_and_never_promotes(
