@@ -2,7 +2,8 @@
 
 ``prometheus``: a real Prometheus (``canary.sandbox.prometheus.PrometheusProcess``) on a free port,
 scraping every second; add targets with ``prometheus.add_target("127.0.0.1:PORT", {"label": "v"})``
-(file_sd: Prometheus applies target changes within ~5-10 s). Skipped when the binary is missing.
+(file_sd: Prometheus applies target changes within ~5-10 s). `make install` installs the binary;
+a missing one fails the test rather than skipping it.
 Packages may override it with their own fixture of the same name.
 """
 
@@ -18,7 +19,6 @@ from canary.sandbox.prometheus import PROMETHEUS_BIN, PrometheusProcess
 
 @pytest.fixture
 def prometheus() -> Iterator[PrometheusProcess]:
-    if not os.path.exists(PROMETHEUS_BIN):
-        pytest.skip("prometheus binary not installed")
+    assert os.path.exists(PROMETHEUS_BIN), f"{PROMETHEUS_BIN} missing: run `make install`"
     with PrometheusProcess() as prom:
         yield prom

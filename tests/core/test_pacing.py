@@ -24,13 +24,17 @@ def test_restarted_operator_does_not_advance_twice() -> None:
 
 
 def test_restart_mid_interval_waits_for_the_rest_of_it() -> None:
-    written = decide(SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))).status
+    written = decide(
+        SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))
+    ).status
     assert decide(SPEC, written, observe(at(1.9), checks=(passing(),))).actions == ()
     assert decide(SPEC, written, observe(at(2), checks=(passing(),))).status.canary_weight == 50
 
 
 def test_status_survives_serialisation_round_trip() -> None:
-    written = decide(SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))).status
+    written = decide(
+        SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))
+    ).status
     reread = CanaryStatus.model_validate(written.to_dict())
     assert decide(SPEC, reread, observe(at(1.5))).actions == ()
 

@@ -50,7 +50,10 @@ def analyses(draw: st.DrawFn) -> dict[str, Any]:
 
 def spec_from(analysis: dict[str, Any]) -> CanarySpec:
     return CanarySpec.model_validate(
-        {"target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": "podinfo"}, "analysis": analysis}
+        {
+            "target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": "podinfo"},
+            "analysis": analysis,
+        }
     )
 
 
@@ -152,7 +155,9 @@ def test_no_data_never_promotes(analysis: dict[str, Any], script: list[list[Verd
 
 @FAST
 @given(analysis=analyses(), script=st.lists(verdict_lists, max_size=20), probe=st.integers(0, 60))
-def test_decide_is_deterministic_and_pure(analysis: dict[str, Any], script: list[list[Verdict]], probe: int) -> None:
+def test_decide_is_deterministic_and_pure(
+    analysis: dict[str, Any], script: list[list[Verdict]], probe: int
+) -> None:
     spec = spec_from(analysis)
     world = World(script)
     decisions = simulate(spec, world, probe + 1, start=T0, status=start())

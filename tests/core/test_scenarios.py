@@ -13,7 +13,11 @@ def world(revision_at: int, verdict: Verdict) -> ObservationFn:
     """Stable revision first, NEW from tick ``revision_at``; primary ready after tick 1."""
 
     def observe(tick: Tick) -> Observation:
-        checks = (CheckOutcome("request-success-rate", verdict, 91.3, threshold_min=99),) if tick.checks_due else None
+        checks = (
+            (CheckOutcome("request-success-rate", verdict, 91.3, threshold_min=99),)
+            if tick.checks_due
+            else None
+        )
         return Observation(
             now=tick.now,
             canary=REF,

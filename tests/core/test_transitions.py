@@ -509,7 +509,11 @@ def test_transition(case: Case) -> None:
 
 
 def test_warnings_are_warning_events() -> None:
-    decision = decide(SPEC, status(Phase.PROGRESSING, canary_weight=40, failed_checks=4), observe(at(1), checks=(failing(),)))
+    decision = decide(
+        SPEC,
+        status(Phase.PROGRESSING, canary_weight=40, failed_checks=4),
+        observe(at(1), checks=(failing(),)),
+    )
     assert {e.type for e in decision.events} == {"Warning"}
 
 

@@ -22,6 +22,7 @@ from kubernetes import client
 from reference_data import HTTPROUTE_CRD
 
 from canary.kube import KubeClients, call_json, load_clients
+from canary.sandbox.apiserver import ApiServerThread
 
 PROMETHEUS_BIN = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -70,8 +71,7 @@ class _ExporterHandler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="session")
 def prometheus() -> Iterator[PrometheusFixture]:
     """Real Prometheus on a free port, with two scrapes' worth of data before tests start."""
-    if not os.path.exists(PROMETHEUS_BIN):
-        pytest.skip("prometheus binary not installed")
+    assert os.path.exists(PROMETHEUS_BIN), f"{PROMETHEUS_BIN} missing: run `make install`"
     exporter = ThreadingHTTPServer(("127.0.0.1", 0), _ExporterHandler)
     threading.Thread(target=exporter.serve_forever, daemon=True).start()
     workdir = Path(tempfile.mkdtemp(prefix="edges-prom-"))
@@ -132,8 +132,7 @@ def _crds() -> tuple[dict[str, Any], ...]:
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[KubeClients]:
     """A fresh emulator with the Canary and HTTPRoute CRDs and the ``test`` namespace; clients via kubeconfig."""
-    apiserver = pytest.importorskip("canary.sandbox.apiserver")
-    with apiserver.ApiServerThread() as server:
+    with ApiServerThread() as server:
         kubeconfig = tmp_path / "kubeconfig"
         server.write_kubeconfig(kubeconfig)
         clients = load_clients(str(kubeconfig))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import selectors
 import shutil
 import signal
@@ -11,10 +10,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
-
-from canary.sandbox.prometheus import PROMETHEUS_BIN
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 DEPLOYMENT = {
@@ -30,10 +25,6 @@ DEPLOYMENT = {
         },
     },
 }
-
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(PROMETHEUS_BIN) and os.path.exists(KUBECTL)), reason="needs prometheus and kubectl"
-)
 
 
 def children(pid: int) -> list[int]:

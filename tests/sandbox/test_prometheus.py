@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from canary.sandbox.prometheus import PROMETHEUS_BIN, PrometheusProcess
-
-pytestmark = pytest.mark.skipif(not os.path.exists(PROMETHEUS_BIN), reason="prometheus binary not installed")
+from canary.sandbox.prometheus import PrometheusProcess
 
 
 class _Exporter(BaseHTTPRequestHandler):

@@ -188,8 +188,7 @@ class Traffic:
 
 @pytest.fixture(scope="module")
 def traffic() -> Iterator[Traffic]:
-    if not os.path.exists(PROMETHEUS_BIN):
-        pytest.skip("prometheus binary not installed")
+    assert os.path.exists(PROMETHEUS_BIN), f"{PROMETHEUS_BIN} missing: run `make install`"
     with SandboxThread(rps=RPS, ready_delay=0.2) as sb:
         api = Api(sb.api_url)
         api.create("/api/v1/namespaces", {"metadata": {"name": NS}})
