@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
 
@@ -27,6 +27,7 @@ STABLE_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.0"
 GOOD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1"
 BAD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.2-bad"
 POLL_SECONDS = 0.2
+T = TypeVar("T")
 
 
 class OperatorProcess:
@@ -228,19 +229,24 @@ class Cluster:
 
     # ---------------------------------------------------------------- waiting
 
+    @staticmethod
+    def eventually(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
+        """Await a condition by polling `probe` until `done(value)`; fail with the last value seen."""
+        deadline = time.monotonic() + timeout
+        value: T | None = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(ApiException):
+                value = probe()
+                if done(value):
+                    return value
+            time.sleep(POLL_SECONDS)
+        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {value}")
+
     def wait_for(
         self, what: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, name: str = APP
     ) -> dict[str, Any]:
         """Poll the Canary until `predicate(status)` holds; fail with the last status seen."""
-        deadline = time.monotonic() + timeout
-        status: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ApiException):
-                status = self.status(name)
-                if predicate(status):
-                    return status
-            time.sleep(POLL_SECONDS)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last status: {status}")
+        return self.eventually(what, lambda: self.status(name), predicate, timeout)
 
     def wait_phase(self, phase: str, timeout: float, name: str = APP) -> dict[str, Any]:
         return self.wait_for(f"phase {phase}", lambda s: s.get("phase") == phase, timeout, name)

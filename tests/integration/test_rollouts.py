@@ -203,3 +203,26 @@ def test_prometheus_down_halts_and_never_promotes(
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "no data must never promote"
     assert {c["verdict"] for c in status["checks"]} == {"Error"}
     assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+
+
+def test_deleting_canary_with_revert_restores_target(cluster: Cluster) -> None:
+    bootstrap(cluster, revertOnDeletion=True)
+    assert cluster.replicas_of("podinfo") == 0
+    cluster.clients.custom.delete_namespaced_custom_object(
+        "canary.dev", "v1alpha1", cluster.namespace, "canaries", "podinfo"
+    )
+
+    def deployments() -> dict[str, int]:
+        listing = cluster.clients.apps.list_namespaced_deployment(cluster.namespace)
+        return {d.metadata.name: d.spec.replicas for d in listing.items}
+
+    # The primary is garbage-collected with its owner and the target gets its replicas back.
+    cluster.eventually("the target restored alone", deployments, lambda d: d == {"podinfo": 1}, 30)
+    assert cluster.image_of("podinfo") == STABLE_IMAGE
+    with pytest.raises(ApiException) as gone:
+        cluster.route()
+    assert gone.value.status == 404
+    services = {
+        s.metadata.name for s in cluster.clients.core.list_namespaced_service(cluster.namespace).items
+    }
+    assert not {"podinfo-primary", "podinfo-canary"} & services
