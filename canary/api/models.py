@@ -85,6 +85,7 @@ __all__ = [
 
 GROUP = "canary.dev"
 VERSION = "v1alpha1"
+PLURAL = "canaries"
 API_VERSION: Final = "canary.dev/v1alpha1"  # f"{GROUP}/{VERSION}", spelled out for Literal typing
 
 #: Metric names Flagger (and we) resolve without a query or templateRef.

@@ -15,12 +15,13 @@ def namespace() -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
 
 
-def deployment(image: str = STABLE_IMAGE) -> dict[str, Any]:
-    labels = {"app": APP}
+def deployment(image: str = STABLE_IMAGE, namespace: str = NAMESPACE, name: str = APP) -> dict[str, Any]:
+    """A one-replica Deployment selected by `app: <name>`, as a user would write it."""
+    labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {"name": APP, "namespace": NAMESPACE, "labels": labels},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": labels},
@@ -29,7 +30,7 @@ def deployment(image: str = STABLE_IMAGE) -> dict[str, Any]:
                 "spec": {
                     "containers": [
                         {
-                            "name": APP,
+                            "name": name,
                             "image": image,
                             "ports": [{"name": "http", "containerPort": 9898}],
                         }

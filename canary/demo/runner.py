@@ -23,11 +23,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from canary.api.models import GROUP, PLURAL, VERSION
 from canary.cli.view import render_canary
 from canary.demo import manifests
 from canary.kube import KubeClients, load_clients
-
-GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
+from typing import Any
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+"""What kopf hands handlers as `logger`."""
 
 DEFAULT_PROMETHEUS_URL = "http://prometheus.istio-system:9090"
 

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import kopf
 
-from canary.operator.config import OperatorConfig
+from canary.api.models import GROUP, PLURAL, VERSION
+from canary.operator.config import Logger, OperatorConfig
 from canary.operator.login import login
 from canary.operator.reconciler import Reconciler
 
-Logger = logging.Logger | logging.LoggerAdapter[Any]
 #: Back-off after an exception the reconciler did not anticipate (its own errors retry sooner).
 UNEXPECTED_ERROR_DELAY = 5.0
-
-GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
 
 
 def _reconciler(memo: Any) -> Reconciler:

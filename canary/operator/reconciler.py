@@ -8,8 +8,8 @@ old status in place (actions are idempotent), so the next tick simply decides ag
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -19,7 +19,15 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
-from canary.api.models import Canary, CanaryStatus, ConditionStatus
+from canary.api.models import (
+    CONDITION_PROMOTED,
+    GROUP,
+    PLURAL,
+    VERSION,
+    Canary,
+    CanaryStatus,
+    ConditionStatus,
+)
 from canary.core import machine
 from canary.core.actions import (
     Action,
@@ -34,17 +42,16 @@ from canary.core.conditions import set_condition
 from canary.core.observations import CanaryRef, CheckOutcome, Observation
 from canary.kube import KubeClients, is_not_found, load_clients
 from canary.metrics.analysis import measure_checks
-from canary.operator.config import OperatorConfig
+from canary.operator.config import Logger, OperatorConfig
 from canary.routers.base import Router, RouterError
 from canary.routers.factory import router_for
 from canary.targets.base import Target, TargetError
 from canary.targets.factory import target_for
 
-Logger = logging.Logger | logging.LoggerAdapter[Any]
-GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
-CONDITION_PROMOTED = "Promoted"
-#: After an error the tick is retried this soon (the status still says where we are).
+#: After an error the tick is retried this soon, doubling per consecutive failure.
 RETRY_SECONDS = 2.0
+#: After this many consecutive failed ticks the status message and an Event say why.
+REPORT_AFTER_FAILURES = 3
 
 
 class StaleRevisionError(TargetError):
@@ -72,6 +79,8 @@ class Reconciler:
         self.clients = clients
         self.config = config
         self.clock = clock
+        self._failures: dict[tuple[str, str], int] = {}
+        """Consecutive failed ticks per Canary: only paces retries, never decides anything."""
 
     @classmethod
     def from_config(cls, config: OperatorConfig) -> Reconciler:
@@ -82,8 +91,8 @@ class Reconciler:
     async def tick(self, *, name: str, namespace: str, logger: Logger) -> float:
         """Reconcile one Canary once; returns seconds until the next tick."""
         body = await asyncio.to_thread(self._read_canary, name, namespace)
-        if body is None:
-            return self.config.max_tick_seconds
+        if body is None or body.get("metadata", {}).get("deletionTimestamp"):
+            return self.config.max_tick_seconds  # deletion is the finalizer's job alone
         try:
             canary = Canary.from_body(body)
         except ValidationError as exc:
@@ -116,13 +125,30 @@ class Reconciler:
             await self._apply(canary, edges, decision.actions)
             await asyncio.to_thread(self._write_status, canary, body, decision.status)
         except (ApiException, TargetError, RouterError, HTTPError) as exc:
-            logger.warning(
-                "reconcile of %s.%s did not complete, will retry: %s", name, namespace, _short(exc)
-            )
-            return RETRY_SECONDS
+            return await self._retry_later(body, exc, logger)
+        self._failures.pop((namespace, name), None)
         self._post_events(body, decision.actions, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
         return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
+
+    async def _retry_later(self, body: Mapping[str, Any], exc: BaseException, logger: Logger) -> float:
+        """A tick that did not complete: back off exponentially; after a few, tell the user in the status.
+
+        The status keeps its progress fields (the next tick decides again from them); only the
+        message changes, so `kubectl describe` says why nothing moves.
+        """
+        meta = body.get("metadata", {})
+        key = (str(meta.get("namespace")), str(meta.get("name")))
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        logger.warning("reconcile did not complete (attempt %d), will retry: %s", failures, _short(exc))
+        if failures >= REPORT_AFTER_FAILURES:
+            message = f"reconcile failing ({failures} attempts): {_short(exc)}"
+            with contextlib.suppress(ApiException, HTTPError):
+                await asyncio.to_thread(self._patch_status_fields, body, {"message": message})
+                if failures == REPORT_AFTER_FAILURES:
+                    kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=message)
+        return min(RETRY_SECONDS * 2 ** (failures - 1), self.config.max_tick_seconds)
 
     async def finalize(self, *, body: Mapping[str, Any], logger: Logger) -> None:
         """Deletion: let the core decide (revertOnDeletion) and perform it; kopf retries on error."""
@@ -137,7 +163,9 @@ class Reconciler:
             edges = Edges(
                 target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
             )
+            await asyncio.to_thread(self._patch_status_fields, body, {"phase": "Terminating"})
             await self._apply(canary, edges, decision.actions)
+            await asyncio.to_thread(self._write_status, canary, body, decision.status)
         except (TargetError, RouterError, ApiException, HTTPError) as exc:
             raise kopf.TemporaryError(
                 f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
@@ -195,8 +223,28 @@ class Reconciler:
             return
         patch: dict[str, Any] = {key: None for key in old if key not in new}
         patch.update(new)
+        # Optimistic concurrency: a status computed from a stale read is refused (409), never written
+        # over a newer one; the next tick decides again from what is really there.
+        version = body.get("metadata", {}).get("resourceVersion")
         self.clients.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, canary.namespace, PLURAL, canary.name, {"status": patch}
+            GROUP,
+            VERSION,
+            canary.namespace,
+            PLURAL,
+            canary.name,
+            {"metadata": {"resourceVersion": version}, "status": patch},
+        )
+
+    def _patch_status_fields(self, body: Mapping[str, Any], fields: Mapping[str, Any]) -> None:
+        """A few status fields, without touching progress (used for messages about trouble)."""
+        meta = body.get("metadata", {})
+        self.clients.custom.patch_namespaced_custom_object_status(
+            GROUP,
+            VERSION,
+            str(meta.get("namespace")),
+            PLURAL,
+            str(meta.get("name")),
+            {"status": dict(fields)},
         )
 
     async def _report_invalid(self, body: Mapping[str, Any], message: str, logger: Logger) -> None:
@@ -215,18 +263,10 @@ class Reconciler:
             self.clock(),
         )
         status = current.model_copy(update={"conditions": conditions, "message": message})
-        meta = body.get("metadata", {})
-        name, namespace = str(meta.get("name")), str(meta.get("namespace"))
-        patch = {"status": status.model_dump(by_alias=True, exclude_none=True, mode="json")}
-        await asyncio.to_thread(
-            self.clients.custom.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            patch,
+        fields = status.model_dump(
+            by_alias=True, exclude_none=True, mode="json", include={"conditions", "message"}
         )
+        await asyncio.to_thread(self._patch_status_fields, body, fields)
         kopf.event(_as_body(body), type="Warning", reason="InvalidSpec", message=message)
 
     @staticmethod

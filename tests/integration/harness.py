@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
 
+from canary.demo.manifests import deployment
 from canary.kube import KubeClients, load_clients
 
 GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
@@ -82,23 +83,6 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no operator log)"
-
-
-def deployment(namespace: str, image: str = STABLE_IMAGE, name: str = APP) -> dict[str, Any]:
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {"containers": [{"name": name, "image": image, "ports": [{"containerPort": 9898}]}]},
-            },
-        },
-    }
 
 
 def canary(
@@ -175,7 +159,7 @@ class Cluster:
             self.clients.core.delete_namespace(self.namespace)
 
     def create_deployment(self, image: str = STABLE_IMAGE, name: str = APP) -> None:
-        body: Any = deployment(self.namespace, image, name)
+        body: Any = deployment(image, self.namespace, name)
         self.clients.apps.create_namespaced_deployment(self.namespace, body)
 
     def create_canary(self, body: dict[str, Any]) -> None:

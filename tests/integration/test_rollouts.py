@@ -88,7 +88,7 @@ def test_bad_release_is_rolled_back(cluster: Cluster) -> None:
     cluster.set_image(BAD_IMAGE)
     status = cluster.wait_phase("Failed", RELEASE_TIMEOUT)
     assert status["canaryWeight"] == 0
-    assert status["failedChecks"] >= 2
+    assert status["failedChecks"] == 2, "rolled back when failed checks reached the threshold"
     assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
     assert cluster.replicas_of("podinfo") == 0
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "a failed release never reaches the primary"
@@ -113,9 +113,11 @@ def test_new_revision_during_analysis_restarts_it(cluster: Cluster) -> None:
         lambda s: (s.get("revision") or {}).get("image") == newer,
         30,
     )
-    assert any("Restarting analysis" in m or "New revision" in m for m in cluster.event_messages())
+    assert any("Restarting analysis" in m for m in cluster.event_messages())
     cluster.wait_phase("Succeeded", RELEASE_TIMEOUT)
     assert cluster.image_of("podinfo-primary") == newer
+    advances = [m for m in cluster.event_messages() if m.startswith("Advance") and m.endswith("weight 20")]
+    assert len(advances) == 2, f"the restarted analysis began again at the first step: {advances}"
 
 
 def test_operator_restart_mid_analysis_continues_at_same_weight(
@@ -129,8 +131,9 @@ def test_operator_restart_mid_analysis_continues_at_same_weight(
     operator.start()
     weights, status = cluster.watch_weights("Succeeded", RELEASE_TIMEOUT)
     assert status["phase"] == "Succeeded"
-    assert weights[0] == 20, f"the restarted operator resumed at {weights[0]}, not 20"
-    assert weights == sorted(weights) or weights[-1] == 0, f"weights went backwards: {weights}"
+    assert weights == [20, 40, 60, 0], f"the restarted operator repeated or skipped a step: {weights}"
+    advances = [m for m in cluster.event_messages() if m.startswith("Advance")]
+    assert len(advances) == 3, f"one Advance event per step, none repeated: {advances}"
     assert status["failedChecks"] == before["failedChecks"] == 0
     assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
 
@@ -199,7 +202,11 @@ def test_prometheus_down_halts_and_never_promotes(
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_for("weight 20", lambda s: s.get("canaryWeight", 0) >= 20, 40)
     stop_prometheus()
-    status = cluster.wait_phase("Failed", RELEASE_TIMEOUT)
+    at_stop = cluster.status()["canaryWeight"]
+    weights, status = cluster.watch_weights("Failed", RELEASE_TIMEOUT)
+    # A tick already measuring when Prometheus stopped may finish one step; nothing advances after that.
+    assert max(weights) <= at_stop + 20 and weights[-1] == 0, weights
+    assert status["failedChecks"] == 3
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE, "no data must never promote"
     assert {c["verdict"] for c in status["checks"]} == {"Error"}
     assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
