@@ -24,7 +24,9 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 __all__ = [
     "CONFLICT_ATTEMPTS",
     "KubeClients",
+    "MissingUidError",
     "call_json",
+    "drop_owner_references",
     "is_conflict",
     "is_not_found",
     "load_clients",
@@ -123,19 +125,51 @@ def retry_on_conflict(read_modify_write: Callable[[], T], attempts: int = CONFLI
     return retrying(read_modify_write)
 
 
+class MissingUidError(ValueError):
+    """An ownerReference was asked for an object the API server has not given a uid yet."""
+
+
 def owner_reference(canary: Canary) -> dict[str, Any]:
     """Controller ownerReference to the Canary, so deleting it garbage-collects what we created.
 
     ``blockOwnerDeletion`` keeps foreground deletion of the Canary waiting for its children.
+    Raises :class:`MissingUidError` for a Canary without ``metadata.uid`` (one not read from
+    the API server): a reference with an empty uid is rejected or, worse, dangles.
     """
+    uid = canary.metadata.get("uid")
+    if not uid:
+        raise MissingUidError(
+            f"canary {canary.name}.{canary.namespace} has no metadata.uid; "
+            "owner references need the object as stored by the API server"
+        )
     return {
         "apiVersion": canary.api_version,
         "kind": canary.kind,
         "name": canary.name,
-        "uid": str(canary.metadata.get("uid", "")),
+        "uid": str(uid),
         "controller": True,
         "blockOwnerDeletion": True,
     }
+
+
+def drop_owner_references(metadata: dict[str, Any], canary: Canary) -> bool:
+    """Remove the Canary's ownerReferences from ``metadata`` in place; True if any was removed.
+
+    Matches by uid when both sides have one, else by kind and name (as :func:`owner_reference` writes them).
+    """
+    refs = metadata.get("ownerReferences") or []
+    uid = canary.metadata.get("uid")
+
+    def is_ours(ref: dict[str, Any]) -> bool:
+        if ref.get("kind") != canary.kind or ref.get("name") != canary.name:
+            return False
+        return not (uid and ref.get("uid") and ref.get("uid") != uid)
+
+    kept = [ref for ref in refs if not is_ours(ref)]
+    if len(kept) == len(refs):
+        return False
+    metadata["ownerReferences"] = kept
+    return True
 
 
 def call_json(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:

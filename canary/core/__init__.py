@@ -12,6 +12,7 @@ from canary.core.actions import (
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
+    SyncRouting,
 )
 from canary.core.checks import UNMEASURED_COUNTS_AS_FAILED_CHECK, JudgmentKind, StepJudgment, classify, judge
 from canary.core.conditions import set_condition
@@ -45,6 +46,7 @@ __all__ = [
     "ScaleTarget",
     "SetRoute",
     "StepJudgment",
+    "SyncRouting",
     "Verdict",
     "WorkloadState",
     "checks_due",

@@ -18,6 +18,7 @@ __all__ = [
     "PromoteToPrimary",
     "ScaleTarget",
     "SetRoute",
+    "SyncRouting",
 ]
 
 EventType = Literal["Normal", "Warning"]
@@ -28,6 +29,16 @@ class InitializePrimary:
     """Create or refresh ``<target>-primary``, the apex/primary/canary services and the route.
 
     Idempotent: the operator may repeat it every tick while the Canary is Initializing.
+    """
+
+
+@dataclass(frozen=True)
+class SyncRouting:
+    """Create or update the Services and route objects to match the spec, keeping the current weights.
+
+    Emitted first in every decision once the Canary is initialized (and not suspended, and the
+    target exists), as Flagger reconciles its routers every tick: a changed ``service.port``,
+    ``hosts`` or ``gatewayRefs`` is applied and a deleted route object is recreated. Idempotent.
     """
 
 
@@ -79,4 +90,4 @@ class EmitEvent:
     message: str
 
 
-Action = InitializePrimary | SetRoute | ScaleTarget | PromoteToPrimary | Finalize | EmitEvent
+Action = InitializePrimary | SyncRouting | SetRoute | ScaleTarget | PromoteToPrimary | Finalize | EmitEvent

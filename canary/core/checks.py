@@ -36,6 +36,7 @@ __all__ = [
     "format_number",
     "halt_message",
     "judge",
+    "non_finite_message",
 ]
 
 #: Policy: an INCONCLUSIVE or ERROR step counts one failed check toward the rollback threshold.
@@ -60,9 +61,12 @@ def classify(
     """Classify one measured value against its inclusive range.
 
     None and NaN (Prometheus' answer to 0/0, i.e. no traffic) are INCONCLUSIVE: no data never
-    passes. A metric without a range cannot fail once it has a value.
+    passes. So are +Inf and -Inf (e.g. ``histogram_quantile`` over an empty or overflowing
+    bucket): they are not measurements, and ``+Inf >= min`` must not pass a check (see
+    :func:`non_finite_message` for the wording). A metric without a range cannot fail once it
+    has a finite value.
     """
-    if value is None or math.isnan(value):
+    if value is None or not math.isfinite(value):
         return Verdict.INCONCLUSIVE
     if threshold_range is None:
         return Verdict.SUCCESSFUL
@@ -71,6 +75,14 @@ def classify(
     if threshold_range.max is not None and value > threshold_range.max:
         return Verdict.FAILED
     return Verdict.SUCCESSFUL
+
+
+def non_finite_message(name: str, value: float | None) -> str | None:
+    """``"request-duration returned +Inf"`` for a NaN/±Inf value (Prometheus spelling), else None."""
+    if value is None or math.isfinite(value):
+        return None
+    shown = "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+    return f"{name} returned {shown}"
 
 
 class JudgmentKind(StrEnum):
@@ -136,6 +148,9 @@ def format_number(value: float) -> str:
 def halt_message(outcome: CheckOutcome, ref: CanaryRef) -> str:
     """Flagger-worded reason why this check halts advancement (for a Warning event)."""
     if outcome.verdict is Verdict.INCONCLUSIVE:
+        if outcome.value is not None and math.isinf(outcome.value):
+            # NaN keeps Flagger's "no values found" wording (0/0: no traffic); ±Inf is named.
+            return f"Halt advancement {non_finite_message(outcome.name, outcome.value)}"
         text = f"Halt advancement no values found for metric: {outcome.name}"
         return f"{text}: {outcome.message}" if outcome.message else text
     if outcome.verdict is Verdict.ERROR:

@@ -21,6 +21,27 @@ must perform, in order, before writing that status once. Semantics follow Flagge
   flight finishes and the change is picked up as a new revision afterwards (as in Flagger).
   Any change while Progressing restarts the analysis, even a revert to the promoted template.
 * Events are emitted on transitions and when a halt reason changes, not on every tick.
+
+Self-healing after a lost status write (actions run before the single status write, so a
+failed write or a dead operator leaves the world ahead of the status):
+
+* Every decision once initialized (not suspended, target present) starts with
+  :class:`SyncRouting`, so routing objects follow the spec and are recreated when deleted.
+* Route drift: when ``obs.route_weights`` differs from the split ``status.canaryWeight`` records,
+  a :class:`SetRoute` back to the status's split comes first in the tick (in every phase but
+  Initializing, which routes 100/0 itself). A Warning is emitted only for real drift, i.e. not
+  when the rest of the decision routes to exactly the observed split (our own earlier action
+  whose status write was lost).
+* Lost promotion: while analysing, a primary that already runs ``lastAppliedSpec`` (per
+  ``obs.primary_revision``) means :class:`PromoteToPrimary` was applied; the canary goes straight
+  to Promoting (no checks, no rollback onto the new template). :class:`PromoteToPrimary` is only
+  ever emitted together with the change to Promoting.
+
+Other rules: a canary above the analysis' maximum weight (``maxWeight``/``stepWeights`` lowered
+mid-analysis) is routed down to it at once; resuming after ``suspend`` restarts the deadline
+clock; a primary that is not ready during analysis is subject to the progress deadline like the
+canary; a router that cannot split traffic (``obs.traffic_splitting`` False) refuses
+weight-based analysis and leaves the phase as it is.
 """
 
 from __future__ import annotations
@@ -48,11 +69,12 @@ from canary.core.actions import (
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
+    SyncRouting,
 )
 from canary.core.checks import halt_message, judge
 from canary.core.conditions import format_timestamp, promoted_condition, set_condition
 from canary.core.observations import CanaryRef, CheckOutcome, Observation
-from canary.core.weights import TOTAL_WEIGHT, is_final_weight, next_promotion_weight, next_weight
+from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
 
 __all__ = [
     "ANALYSING_PHASES",
@@ -106,6 +128,9 @@ class _Draft:
     obs: Observation
     updates: dict[str, Any] = field(default_factory=dict)
     actions: list[Action] = field(default_factory=list)
+    #: Index of the route-repair SetRoute in ``actions`` and the drifted split it replaced.
+    repair_at: int | None = None
+    drifted: tuple[int, int] | None = None
 
     # -- reading the status as it will be after the updates so far
     def get(self, name: str) -> Any:
@@ -149,6 +174,12 @@ class _Draft:
         self.act(SetRoute(TOTAL_WEIGHT - canary_weight, canary_weight))
         self.set(canary_weight=canary_weight)
 
+    def repair_route(self, observed: tuple[int, int], canary_weight: int) -> None:
+        """Re-send the split the status records; :meth:`finish` decides whether to warn."""
+        self.repair_at = len(self.actions)
+        self.drifted = observed
+        self.act(SetRoute(TOTAL_WEIGHT - canary_weight, canary_weight))
+
     def enter(self, phase: Phase, *, message: str | None = None) -> None:
         """Move to ``phase``: new transition time, new step, Promoted condition to match."""
         status, default_message = promoted_condition(phase, self.spec.target_ref.kind)
@@ -178,8 +209,27 @@ class _Draft:
         if message is not None:
             self.set(message=message)
         self._flag_unsupported_fields()
+        self._word_route_repair()
         status = self.before.model_copy(deep=True, update=self.updates)
         return Decision(status=status, actions=tuple(self.actions))
+
+    def _word_route_repair(self) -> None:
+        """Warn about a route repair unless this decision routes to the drifted split anyway.
+
+        That split is then our own earlier action whose status write was lost, not drift.
+        """
+        if self.repair_at is None or self.drifted is None:
+            return
+        repair = self.actions[self.repair_at]
+        assert isinstance(repair, SetRoute)
+        later = [a for a in self.actions[self.repair_at + 1 :] if isinstance(a, SetRoute)]
+        if later and (later[-1].primary_weight, later[-1].canary_weight) == self.drifted:
+            return
+        was = f"{self.drifted[0]}/{self.drifted[1]}"
+        now = f"{repair.primary_weight}/{repair.canary_weight}"
+        warning = EmitEvent("Warning", "RouteDrift", f"Route of {self.canary} was {was}, restored to {now}")
+        self.actions.insert(self.repair_at + 1, warning)
+        self.repair_at = None
 
     def _flag_unsupported_fields(self) -> None:
         """Flagger fields we accept but do not implement yet are named in a condition, not ignored silently."""
@@ -221,9 +271,15 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
     _clear_target_missing_note(draft)
     if phase is None or phase is Phase.INITIALIZING:
         return _initialize(draft)
+    draft.act(SyncRouting())
+    _repair_route(draft)
+    if draft.before.message == SUSPENDED_MESSAGE:
+        _resume(draft)
     if phase in IDLE_PHASES:
         return _detect_new_revision(draft)
     if phase in ANALYSING_PHASES:
+        if _promotion_already_applied(draft):
+            return _resume_promotion(draft)
         if obs.target_revision.hash != draft.before.last_applied_spec:
             return _restart_analysis(draft)
         return _analyse(draft)
@@ -305,7 +361,7 @@ def _step_due(spec: CanarySpec, status: CanaryStatus, now: datetime) -> bool:
 
 def _stalled_for(draft: _Draft) -> timedelta:
     """Time since the rollout last made progress (phase change or step forward)."""
-    since = draft.before.last_transition_time or draft.before.step_started_at
+    since = draft.get("last_transition_time") or draft.get("step_started_at")
     if since is None:
         return timedelta(0)
     return draft.obs.now - parse_time(since)
@@ -319,6 +375,39 @@ def _warn_once(draft: _Draft, message: str, *, reason: str) -> None:
     """Emit a Warning only when the message differs from the last decision's summary."""
     if draft.before.message != message:
         draft.event(message, reason=reason, warning=True)
+
+
+def _repair_route(draft: _Draft) -> None:
+    """Route drift (a lost status write, or someone edited the route): restore the status's split."""
+    observed = draft.obs.route_weights
+    if observed is None or not draft.obs.traffic_splitting:
+        return
+    weight = draft.before.canary_weight
+    if tuple(observed) != (TOTAL_WEIGHT - weight, weight):
+        draft.repair_route((observed[0], observed[1]), weight)
+
+
+def _resume(draft: _Draft) -> None:
+    """Unsuspended: time spent suspended must not count toward the progress deadline.
+
+    Only the deadline clock restarts (not the step interval), so a step that was due when the
+    Canary was suspended is taken right away.
+    """
+    if draft.before.phase in PACED_PHASES:
+        draft.set(last_transition_time=draft.stamp)
+    draft.set(message="resumed after suspension")
+
+
+def _unsplittable(draft: _Draft) -> str | None:
+    """Why a weight-based analysis cannot run on this router, or None when it can."""
+    spec = draft.spec
+    if draft.obs.traffic_splitting or spec.analysis.is_iteration_based or spec.skip_analysis:
+        return None
+    name = str(spec.provider) if spec.provider is not None else "(operator default)"
+    return (
+        f"provider {name} cannot split traffic: use analysis.iterations (blue/green) "
+        "or a traffic-splitting provider such as gatewayapi"
+    )
 
 
 def _suspended(draft: _Draft) -> Decision:
@@ -414,16 +503,13 @@ def _detect_new_revision(draft: _Draft) -> Decision:
         draft.set(last_applied_spec=revision.hash, revision=revision.model_copy())
         return draft.finish(f"{draft.target} is back to the promoted revision; nothing to analyse")
 
-    if before.canary_weight != 0:
-        draft.act(SetRoute(TOTAL_WEIGHT, 0))
-    draft.set(
-        canary_weight=0,
-        failed_checks=0,
-        iterations=0,
-        checks=[],
-        last_applied_spec=revision.hash,
-        revision=revision.model_copy(),
-    )
+    refusal = _unsplittable(draft)
+    if refusal is not None:
+        # Nothing starts: the revision stays unapplied, so fixing the spec starts it next tick.
+        _warn_once(draft, refusal, reason="TrafficSplitUnsupported")
+        return draft.finish(refusal)
+
+    _reset_for_revision(draft, always_reroute=False)
     if draft.spec.skip_analysis:
         draft.event(f"New revision detected! Promoting {draft.target} without analysis", reason="NewRevision")
         return _start_promotion(draft)
@@ -433,11 +519,12 @@ def _detect_new_revision(draft: _Draft) -> Decision:
     return draft.finish(f"new revision {revision.hash}: scaling up {draft.target}")
 
 
-def _restart_analysis(draft: _Draft) -> Decision:
-    """The target changed mid-analysis: all traffic back to the primary, start over."""
+def _reset_for_revision(draft: _Draft, *, always_reroute: bool) -> None:
+    """Start over for the observed revision: all traffic to the primary, counters and checks cleared."""
     revision = draft.obs.target_revision
     assert revision is not None
-    draft.act(SetRoute(TOTAL_WEIGHT, 0))
+    if always_reroute or draft.before.canary_weight != 0:
+        draft.act(SetRoute(TOTAL_WEIGHT, 0))
     draft.set(
         canary_weight=0,
         failed_checks=0,
@@ -446,6 +533,39 @@ def _restart_analysis(draft: _Draft) -> Decision:
         last_applied_spec=revision.hash,
         revision=revision.model_copy(),
     )
+
+
+def _promotion_already_applied(draft: _Draft) -> bool:
+    """The primary runs the analysed revision although the status never recorded the promotion."""
+    before = draft.before
+    return (
+        draft.obs.primary_revision is not None
+        and draft.obs.primary_revision == before.last_applied_spec
+        and before.last_applied_spec != before.last_promoted_spec
+    )
+
+
+def _resume_promotion(draft: _Draft) -> Decision:
+    """PromoteToPrimary succeeded but its status write was lost: finish that promotion.
+
+    No checks and no rollback any more: rolling back would route to a primary that already runs
+    the new template. The promotion is not re-sent; Promoting waits for the primary's rollout.
+    """
+    revision = draft.before.last_applied_spec
+    draft.enter(Phase.PROMOTING)
+    draft.event(
+        f"{draft.primary} already runs revision {revision}: promotion was applied but not recorded, "
+        "continuing it",
+        reason="Promoting",
+    )
+    return draft.finish(f"promotion of revision {revision} to {draft.primary} already applied; continuing it")
+
+
+def _restart_analysis(draft: _Draft) -> Decision:
+    """The target changed mid-analysis: all traffic back to the primary, start over."""
+    revision = draft.obs.target_revision
+    assert revision is not None
+    _reset_for_revision(draft, always_reroute=True)
     draft.enter(Phase.PROGRESSING)
     draft.event(f"New revision detected! Restarting analysis for {draft.target}", reason="NewRevision")
     return draft.finish(f"new revision {revision.hash}: analysis restarted")
@@ -454,6 +574,26 @@ def _restart_analysis(draft: _Draft) -> Decision:
 def _analyse(draft: _Draft) -> Decision:
     """One analysis step: readiness, threshold, checks, then advance or promote."""
     spec, before, obs = draft.spec, draft.before, draft.obs
+    refusal = _unsplittable(draft)
+    if refusal is not None:
+        # Hold where we are; re-paced once per interval so the operator does not busy-loop.
+        if before.message == refusal and not _step_due(spec, before, obs.now):
+            return draft.finish()
+        _warn_once(draft, refusal, reason="TrafficSplitUnsupported")
+        draft.paced()
+        return draft.finish(refusal)
+
+    ceiling = max_weight(spec.analysis)
+    if before.canary_weight > ceiling:
+        # maxWeight or stepWeights lowered mid-analysis: obey the new maximum now, measure there.
+        draft.route(ceiling)
+        draft.event(
+            f"Lowered {draft.canary} canary weight from {before.canary_weight} to {ceiling}: "
+            "above the analysis' maximum weight",
+            reason="WeightCapped",
+        )
+        return draft.finish(f"canary weight {ceiling} (capped to the analysis' maximum weight)")
+
     if not _step_due(spec, before, obs.now):
         return draft.finish()
 
@@ -461,6 +601,14 @@ def _analyse(draft: _Draft) -> Decision:
         detail = f"{draft.primary} not ready: {obs.primary.message or 'waiting for rollout'}"
         if obs.primary.deadline_exceeded:
             return _rollback(draft, f"Rolling back {draft.canary} primary not ready: {detail}")
+        if _past_deadline(draft):
+            # Not Flagger (which halts forever): a stall is a stall, whichever side is stuck.
+            deadline = spec.progress_deadline_seconds
+            reason = obs.primary.message or "waiting for rollout"
+            return _rollback(
+                draft,
+                f"Rolling back {draft.canary}: Primary {draft.primary} is not ready after {deadline}s ({reason})",
+            )
         _warn_once(draft, f"Halt advancement {detail}", reason="Halted")
         draft.paced()
         return draft.finish(f"Halt advancement {detail}")

@@ -106,6 +106,13 @@ class Observation:
     when the target Deployment is missing. ``checks`` is None when metrics were not queried this
     tick (see :func:`~canary.core.machine.checks_due`), which is different from an empty tuple
     (queried, but the Canary defines no metrics).
+
+    ``route_weights`` is the live ``(primary, canary)`` split read from the router, or None when
+    no route was observed (not created yet, or not applicable); the core restores the split the
+    status records when they differ. ``primary_revision`` is the revision hash the primary runs,
+    as stamped by the edge on initialize/promote (None = unknown); it lets the core notice a
+    promotion whose status write was lost. ``traffic_splitting`` is False for routers that cannot
+    split traffic (``provider: kubernetes``): weight-based analysis is then refused.
     """
 
     now: datetime
@@ -114,6 +121,9 @@ class Observation:
     target: WorkloadState
     primary: WorkloadState
     checks: tuple[CheckOutcome, ...] | None = None
+    route_weights: tuple[int, int] | None = None
+    primary_revision: str | None = None
+    traffic_splitting: bool = True
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

@@ -13,7 +13,7 @@ from canary.api.models import CanarySpec, CanaryStatus
 from canary.core.machine import Decision, checks_due, decide
 from canary.core.observations import Observation
 
-__all__ = ["EPOCH", "ObservationFn", "Tick", "simulate"]
+__all__ = ["EPOCH", "ApplyFn", "ObservationFn", "Tick", "simulate"]
 
 #: Default start of the fake clock; any aware datetime works.
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -33,6 +33,9 @@ class Tick:
 
 #: Plays the world: given the tick, returns what the operator would observe.
 ObservationFn = Callable[[Tick], Observation]
+#: Plays the operator's apply step: performs the decision's actions on the fake world and
+#: returns whether the status write then succeeded (False: the next tick sees the old status).
+ApplyFn = Callable[[Tick, Decision], bool]
 
 
 def simulate(
@@ -44,10 +47,12 @@ def simulate(
     step: timedelta | None = None,
     status: CanaryStatus | None = None,
     until: Callable[[Decision], bool] | None = None,
+    apply: ApplyFn | None = None,
 ) -> list[Decision]:
     """Call ``decide`` up to ``ticks`` times, ``step`` apart (default: the analysis interval).
 
-    Each decision's status feeds the next tick, as the operator's status write would; the run
+    Each decision's status feeds the next tick, as the operator's status write would, unless
+    ``apply`` (which performs the actions on the fake world) reports the write as lost; the run
     stops early after the first decision for which ``until`` returns True.
     """
     spacing = step if step is not None else spec.analysis_interval
@@ -58,7 +63,8 @@ def simulate(
         tick = Tick(index, now, current, checks_due(spec, current, now))
         decision = decide(spec, current, observations_fn(tick))
         decisions.append(decision)
-        current = decision.status
+        if apply is None or apply(tick, decision):
+            current = decision.status
         if until is not None and until(decision):
             break
     return decisions

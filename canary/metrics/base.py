@@ -3,8 +3,9 @@
 A :class:`MetricCheck` turns one ``analysis.metrics[]`` entry into a :class:`CheckOutcome`:
 pick the query (built-in, inline or MetricTemplate), render it safely, run it with bounded
 retries, and classify the value with the core's pure :func:`canary.core.checks.classify`.
-Failures never raise: "the provider failed" is an ERROR outcome and "no data" is
-INCONCLUSIVE, both distinct from FAILED (the metric is bad).
+Failures never raise: "the provider failed" (or anything else went wrong) is an ERROR
+outcome and "no data" is INCONCLUSIVE, both distinct from FAILED (the metric is bad).  A query
+answering with several series is an ERROR too: a check compares one number with its threshold.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class MetricsProvider(Protocol):
         ...
 
     def run_query(self, query: str) -> float | None:
-        """A single value (None = no data); raises MetricsQueryError when the backend fails."""
+        """A single value (None = no data); raises MetricsQueryError when the backend fails
+        or answers with more than one series."""
         ...
 
     def run_vector(self, query: str) -> list[VectorSample]:
@@ -112,7 +114,24 @@ class MetricCheck:
     collect_samples: bool = True
 
     def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> CheckOutcome:
-        """Run the metric's query over ``interval`` (default: the metric's, else 1m) and classify it."""
+        """Run the metric's query over ``interval`` (default: the metric's, else 1m) and classify it.
+
+        Never raises: any exception, expected or not, becomes an ERROR outcome carrying its message.
+        """
+        try:
+            return self._measure(canary, metric, interval)
+        except Exception as exc:  # the contract: a broken check is an ERROR outcome, not a crash
+            logger.warning("metric %s check failed unexpectedly", metric.name, exc_info=True)
+            try:
+                threshold = metric.effective_range
+                low, high = threshold.min, threshold.max
+            except Exception:  # a metric whose threshold cannot even be read
+                low = high = None
+            return _OutcomeFactory(metric.name, low, high).error(
+                f"metric {metric.name} check failed: {type(exc).__name__}: {exc}"
+            )
+
+    def _measure(self, canary: Canary, metric: CanaryMetric, interval: str | None) -> CheckOutcome:
         threshold = metric.effective_range
         outcome = _OutcomeFactory(metric.name, threshold.min, threshold.max)
         context = query_context(canary, metric, interval)
@@ -178,16 +197,23 @@ class MetricCheck:
             return None
 
     def _samples(self, provider: MetricsProvider, context: QueryContext) -> RevisionSamples | None:
-        """Raw counts for both revisions over the same window; None if any query fails."""
+        """Raw counts for both revisions over the same window.
+
+        None if any query fails or either revision has no request data: "no data" must not
+        be mistaken for "zero requests" by a statistical judge.
+        """
         try:
-            return RevisionSamples(
-                canary=revision_sample(provider, context),
-                primary=revision_sample(provider, _for_workload(context, primary_name(context.target))),
-                window_seconds=_window_seconds(context.interval),
-            )
+            canary = revision_sample(provider, context)
+            primary = revision_sample(provider, _for_workload(context, primary_name(context.target)))
         except MetricsQueryError as exc:
             logger.debug("revision samples unavailable: %s", exc)
             return None
+        if canary is None or primary is None:
+            logger.debug("revision samples unavailable: no request data for one of the revisions")
+            return None
+        return RevisionSamples(
+            canary=canary, primary=primary, window_seconds=_window_seconds(context.interval)
+        )
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -224,9 +250,18 @@ def _window_seconds(interval: str) -> float | None:
         return None
 
 
-def revision_sample(provider: MetricsProvider, context: QueryContext) -> RevisionSample:
-    """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload."""
+def revision_sample(provider: MetricsProvider, context: QueryContext) -> RevisionSample | None:
+    """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload.
+
+    None when the requests query has no data (the workload's series do not exist in the
+    window): that is "unknown", not "0 requests".  Once requests exist, an empty errors answer
+    does mean zero: ``sum`` over no 5xx series, because none was ever served.
+    """
     queries = revision_queries(context)
+    requests = provider.run_query(queries.requests)
+    if requests is None:
+        return None
+    errors = provider.run_query(queries.errors)
     buckets: list[tuple[float, float]] = []
     for sample in provider.run_vector(queries.latency_buckets):
         le = sample.labels.get("le")
@@ -234,9 +269,7 @@ def revision_sample(provider: MetricsProvider, context: QueryContext) -> Revisio
             buckets.append((float(le) / 1000.0, sample.value))
     buckets.sort()
     return RevisionSample(
-        requests=provider.run_query(queries.requests) or 0.0,
-        errors=provider.run_query(queries.errors) or 0.0,
-        latency_buckets=tuple(buckets),
+        requests=requests, errors=0.0 if errors is None else errors, latency_buckets=tuple(buckets)
     )
 
 

@@ -3,6 +3,15 @@
 Address precedence (Flagger's): a MetricTemplate's ``provider.address``, else the Canary's
 ``spec.metricsServer``, else the operator's configured Prometheus.  Credentials come from the
 template's ``secretRef`` Secret: ``token`` for a bearer token, or ``username``/``password``.
+
+Trust rule for credentials.  A Canary may reference a MetricTemplate in any namespace
+(``templateRef.namespace``, as in Flagger), and the template's Secret is read from the
+template's namespace with the operator's rights.  So the address those credentials are sent
+to must come from the same place as the Secret: a template with a ``secretRef`` must set its
+own ``provider.address``.  It never falls back to the Canary's ``spec.metricsServer`` (or the
+operator default); otherwise anyone able to write a Canary could name a template in another
+namespace and point its credentials at a server they control.  Such a metric is an ERROR
+outcome naming the template.  Templates without a ``secretRef`` keep Flagger's fallback.
 """
 
 from __future__ import annotations
@@ -116,6 +125,12 @@ class KubeTemplateResolver:
         credentials: dict[str, str] = {}
         secret_ref = template.spec.provider.secret_ref
         if secret_ref is not None:
+            if not template.spec.provider.address:
+                raise MetricTemplateError(
+                    f"MetricTemplate {ref.name}.{namespace} has secretRef {secret_ref.name} but no "
+                    "provider.address: credentials are only sent to the address the template itself "
+                    "names, never to the Canary's metricsServer; set spec.provider.address"
+                )
             try:
                 secret = call_json(self._clients.core.read_namespaced_secret, secret_ref.name, namespace)
             except ApiException as exc:

@@ -90,11 +90,17 @@ class PrometheusProvider:
     def run_query(self, query: str) -> float | None:
         """The query's value; None when it returned no (non-NaN) sample.
 
-        Like Flagger, several series yield the last one's value: aggregate in the query
-        (``sum(...)``) to get a meaningful single number.
+        Several series are an error (not retried): Flagger silently takes the last one, which
+        depends on the order Prometheus happens to return them in.  Aggregate in the query
+        (``sum(...)``) to get a single number.
         """
         samples = self.run_vector(query)
-        return samples[-1].value if samples else None
+        if len(samples) > 1:
+            raise MetricsQueryError(
+                f"query returned {len(samples)} series; a check needs one (aggregate it, e.g. with sum())",
+                retryable=False,
+            )
+        return samples[0].value if samples else None
 
     def is_online(self) -> bool:
         """True when Prometheus answers ``vector(1)`` with 1."""

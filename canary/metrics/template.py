@@ -8,14 +8,19 @@ The escaping rule depends on where the placeholder sits, found by scanning the t
 PromQL's own quoting rules:
 
 * inside a ``"..."`` or ``'...'`` string literal, the value is inserted as string-literal
-  *content*: backslash, both quotes and control characters are escaped, so no value can end
-  the literal (``x"} or vector(1) #`` stays one label value).  Regex metacharacters are left
+  *content*: backslash, the enclosing quote and control characters are escaped, so no value
+  can end the literal (``x"} or vector(1) #`` stays one label value).  The other quote is left
+  as is: PromQL only accepts an escaped quote inside a literal delimited by that same quote
+  (``"it\\'s"`` is a parse error, "unknown escape sequence").  Regex metacharacters are left
   alone: in an ``=~`` matcher the author may want them, and they cannot leave the string;
 * inside a raw `````...````` literal nothing can be escaped, so a value containing a backtick
   or a control character is rejected;
 * outside any literal (e.g. ``[{{ interval }}]``, ``> {{ variables.limit }}``) the value must be
-  a single inert token: a duration, a number, or an identifier; resource names may also be DNS
-  names, which is all Kubernetes lets them be.  Anything else is rejected.
+  a single inert token: a duration or a decimal number.  An identifier is rejected there, since
+  it would be a metric selector, a function or a keyword (``up`` turns ``vector(1) > X`` into
+  another query).  The resource keys (name, namespace, target, service) may also be DNS names,
+  which is all Kubernetes lets them be; the built-in queries only use them inside label-value
+  literals.  ``Inf``, ``NaN`` and PromQL keywords are rejected in every spelling.
 """
 
 from __future__ import annotations
@@ -52,26 +57,42 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(?P<key>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][
 
 _DURATION = re.compile(r"(?:[0-9]+(?:ms|s|m|h|d|w|y))+")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 _RESOURCE_NAMES = frozenset({"name", "namespace", "target", "service"})
 
+#: Words the PromQL lexer treats specially (keywords, aggregators, number literals): never
+#: allowed as a bare value, whatever their case (the lexer lower-cases keywords).
+_RESERVED_WORDS = frozenset(
+    {
+        "and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left",
+        "group_right", "bool", "offset", "start", "end", "inf", "nan", "sum", "avg", "count",
+        "min", "max", "group", "stddev", "stdvar", "topk", "bottomk", "count_values", "quantile",
+        "limitk", "limit_ratio",
+    }
+)  # fmt: skip
+
 _STRING_ESCAPES = {
     "\\": "\\\\",
-    '"': '\\"',
-    "'": "\\'",
     "\n": "\\n",
     "\r": "\\r",
     "\t": "\\t",
 }
 
 
-def escape_string_content(value: str) -> str:
-    """Escape a value for use between ``"`` or ``'`` in PromQL (Go string-literal rules)."""
+def escape_string_content(value: str, quote: str = '"') -> str:
+    """Escape a value for use between ``quote`` characters (``"`` or ``'``) in PromQL.
+
+    Only backslash, the enclosing quote and control characters are escaped: PromQL rejects an
+    escaped quote of the other kind ("unknown escape sequence").
+    """
+    if quote not in ('"', "'"):
+        raise ValueError(f"quote must be ' or \", got {quote!r}")
     out: list[str] = []
     for char in value:
-        if char in _STRING_ESCAPES:
+        if char == quote:
+            out.append("\\" + char)
+        elif char in _STRING_ESCAPES:
             out.append(_STRING_ESCAPES[char])
         elif ord(char) < 0x20 or ord(char) == 0x7F:
             out.append(f"\\x{ord(char):02x}")
@@ -97,13 +118,19 @@ def _lookup(key: str, context: QueryContext) -> str:
 
 def _bare_value(key: str, value: str) -> str:
     """A value placed outside any string literal must be one token that cannot start an expression."""
-    if _DURATION.fullmatch(value) or _NUMBER.fullmatch(value) or _IDENTIFIER.fullmatch(value):
+    if value.lower() in _RESERVED_WORDS:
+        raise TemplateError(
+            f"value {value!r} of {{{{ {key} }}}} is a PromQL keyword or special number and is used "
+            "outside a string literal; quote the placeholder in the template"
+        )
+    if _DURATION.fullmatch(value) or _NUMBER.fullmatch(value):
         return value
     if key in _RESOURCE_NAMES and _DNS_NAME.fullmatch(value):
         return value
+    allowed = "a duration, a number or a DNS name" if key in _RESOURCE_NAMES else "a duration or a number"
     raise TemplateError(
-        f"value {value!r} of {{{{ {key} }}}} is used outside a string literal, where only a duration, "
-        "a number or an identifier is allowed; quote the placeholder in the template"
+        f"value {value!r} of {{{{ {key} }}}} is used outside a string literal, where only {allowed} "
+        "is allowed; quote the placeholder in the template"
     )
 
 
@@ -129,8 +156,8 @@ def render_query(template: str, context: QueryContext) -> str:
                 raise TemplateError(f"malformed placeholder at offset {i}: {template[i : i + 30]!r}")
             key = match.group("key")
             value = _lookup(key, context)
-            if quote in ('"', "'"):
-                out.append(escape_string_content(value))
+            if quote == '"' or quote == "'":
+                out.append(escape_string_content(value, quote))
             elif quote == "`":
                 out.append(_raw_string_value(key, value))
             else:

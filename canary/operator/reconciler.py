@@ -37,6 +37,7 @@ from canary.core.actions import (
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
+    SyncRouting,
 )
 from canary.core.conditions import set_condition
 from canary.core.observations import CanaryRef, CheckOutcome, Observation
@@ -52,10 +53,6 @@ from canary.targets.factory import target_for
 RETRY_SECONDS = 2.0
 #: After this many consecutive failed ticks the status message and an Event say why.
 REPORT_AFTER_FAILURES = 3
-
-
-class StaleRevisionError(TargetError):
-    """The target changed between the decision to promote and the promotion: do not promote."""
 
 
 def utcnow() -> datetime:
@@ -109,18 +106,7 @@ class Reconciler:
         now = self.clock()
         status = canary.status
         try:
-            seen = await asyncio.to_thread(edges.target.observe, canary)
-            checks: tuple[CheckOutcome, ...] | None = None
-            if machine.checks_due(canary.spec, status, now):
-                checks = await measure_checks(canary, self.clients, self.config.prometheus_url)
-            observation = Observation(
-                now=now,
-                canary=CanaryRef(canary.name, canary.namespace),
-                target_revision=seen.revision,
-                target=seen.target,
-                primary=seen.primary,
-                checks=checks,
-            )
+            observation = await self._observe(canary, edges, now)
             decision = machine.decide(canary.spec, status, observation)
             await self._apply(canary, edges, decision.actions)
             await asyncio.to_thread(self._write_status, canary, body, decision.status)
@@ -130,6 +116,33 @@ class Reconciler:
         self._post_events(body, decision.actions, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
         return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
+
+    async def _observe(self, canary: Canary, edges: Edges, now: datetime) -> Observation:
+        """Everything the core may look at this tick; metrics only when the core will judge them."""
+        seen = await asyncio.to_thread(edges.target.observe, canary)
+        route = await asyncio.to_thread(self._routes_or_none, canary, edges.router)
+        checks: tuple[CheckOutcome, ...] | None = None
+        if machine.checks_due(canary.spec, canary.status, now):
+            checks = await measure_checks(canary, self.clients, self.config.prometheus_url)
+        return Observation(
+            now=now,
+            canary=CanaryRef(canary.name, canary.namespace),
+            target_revision=seen.revision,
+            target=seen.target,
+            primary=seen.primary,
+            checks=checks,
+            route_weights=route,
+            primary_revision=seen.primary_revision,
+            traffic_splitting=edges.router.splits_traffic,
+        )
+
+    @staticmethod
+    def _routes_or_none(canary: Canary, router: Router) -> tuple[int, int] | None:
+        """The live split, or None while there is no usable route (SyncRouting recreates it)."""
+        try:
+            return router.get_routes(canary)
+        except RouterError:
+            return None
 
     async def _retry_later(self, body: Mapping[str, Any], exc: BaseException, logger: Logger) -> float:
         """A tick that did not complete: back off exponentially; after a few, tell the user in the status.
@@ -185,6 +198,8 @@ class Reconciler:
             case InitializePrimary():
                 edges.target.initialize(canary)
                 edges.router.reconcile(canary)
+            case SyncRouting():
+                edges.router.reconcile(canary)
             case SetRoute(primary_weight=primary, canary_weight=weight):
                 edges.router.set_routes(canary, primary, weight)
             case ScaleTarget(to_zero=True):
@@ -192,12 +207,7 @@ class Reconciler:
             case ScaleTarget(to_zero=False):
                 edges.target.scale_up(canary)
             case PromoteToPrimary(revision=revision):
-                current = edges.target.observe(canary).revision
-                if current is None or current.hash != revision:
-                    raise StaleRevisionError(
-                        f"target {canary.spec.target_ref.name} changed since analysis; not promoting"
-                    )
-                edges.target.promote(canary)
+                edges.target.promote(canary, revision)  # refuses if the target changed since analysis
             case Finalize():
                 edges.target.finalize(canary)
                 edges.router.finalize(canary)

@@ -24,6 +24,14 @@ class UnsupportedProviderError(RouterError):
 class Router(Protocol):
     """Owns the objects that route traffic between ``<svc>-primary`` and ``<svc>-canary``."""
 
+    @property
+    def splits_traffic(self) -> bool:
+        """True when :meth:`set_routes` really splits traffic (a mesh or Gateway API layer).
+
+        False for Services alone: weights are fixed at 100/0 and only blue/green makes sense.
+        """
+        ...
+
     def reconcile(self, canary: Canary) -> None:
         """Create or update the owned routing objects (keeping any weights already set)."""
         ...
@@ -37,7 +45,10 @@ class Router(Protocol):
         ...
 
     def finalize(self, canary: Canary) -> None:
-        """Undo what the Canary's deletion would otherwise leave pointing at nothing."""
+        """Leave traffic flowing to the target once the Canary and its primary are gone.
+
+        Objects that are already gone are not an error (nothing to revert).
+        """
         ...
 
 
@@ -59,6 +70,11 @@ class LayeredRouter:
         self.services = services
         self.traffic = traffic
 
+    @property
+    def splits_traffic(self) -> bool:
+        """Whatever the traffic layer can do."""
+        return self.traffic.splits_traffic
+
     def reconcile(self, canary: Canary) -> None:
         """Services first: routes reference them by name."""
         self.services.reconcile(canary)
@@ -73,6 +89,6 @@ class LayeredRouter:
         return self.traffic.get_routes(canary)
 
     def finalize(self, canary: Canary) -> None:
-        """Routes first, so nothing points at a Service while it is being reverted."""
+        """Routes first (onto the apex, which still selects the primary), then the apex onto the target."""
         self.traffic.finalize(canary)
         self.services.finalize(canary)

@@ -9,12 +9,23 @@ write answers 409 and is redone on top of the new version.
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from canary.api.models import Canary, GatewayRef
-from canary.kube import KubeClients, call_json, owner_reference, read_optional, retry_on_conflict
+from canary.kube import (
+    KubeClients,
+    call_json,
+    drop_owner_references,
+    is_not_found,
+    owner_reference,
+    read_optional,
+    retry_on_conflict,
+)
 from canary.routers.base import RouterError, service_names
-from canary.targets.workload import FLUX_MARKER
+from canary.targets.workload import without_flux_keys
 
 __all__ = [
     "GATEWAY_API_GROUP",
@@ -31,6 +42,8 @@ GATEWAY_API_GROUP = "gateway.networking.k8s.io"
 HTTPROUTE_PLURAL = "httproutes"
 
 Manifest = dict[str, Any]
+
+logger = logging.getLogger(__name__)
 
 
 class RouteNotReadyError(RouterError):
@@ -89,11 +102,7 @@ def build_httproute(
         "labels": dict((service.apex.labels if service.apex else None) or {}),
         "ownerReferences": [owner_reference(canary)],
     }
-    annotations = {
-        k: v
-        for k, v in ((service.apex.annotations if service.apex else None) or {}).items()
-        if FLUX_MARKER not in k
-    }
+    annotations = without_flux_keys(service.apex.annotations if service.apex else None)
     if annotations:
         metadata["annotations"] = annotations
     return {
@@ -167,6 +176,11 @@ class GatewayAPIRouter:
         """``version`` is the HTTPRoute API version served by the cluster (``v1`` or ``v1beta1``)."""
         self._custom = clients.custom
         self._version = version
+
+    @property
+    def splits_traffic(self) -> bool:
+        """Weighted backendRefs split traffic."""
+        return True
 
     def _read(self, canary: Canary, name: str) -> Manifest | None:
         return read_optional(
@@ -274,4 +288,39 @@ class GatewayAPIRouter:
         return weights
 
     def finalize(self, canary: Canary) -> None:
-        """Nothing to revert: the route is owned by the Canary and garbage-collected with it."""
+        """Keep the route, sending everything to the apex Service (which the Services layer points at the target).
+
+        Garbage-collecting the route with the Canary (Flagger's behaviour) would leave the
+        Gateway's hostnames without a route: an outage for the very app revertOnDeletion is
+        meant to preserve.  So the weighted rule's primary/canary backends (both Services die
+        with the Canary) are replaced by one backend, the apex at weight 100, and the Canary's
+        ownerReference is dropped.  A missing route is not an error.
+        """
+        service = canary.spec.service
+        if service is None:
+            return
+        apex, primary, canary_svc = service_names(canary)
+
+        def revert() -> None:
+            route = self._read(canary, apex)
+            if route is None:
+                logger.info("canary %s.%s: HTTPRoute %s is gone", canary.name, canary.namespace, apex)
+                return
+            updated = copy.deepcopy(route)
+            updated.pop("status", None)
+            changed = drop_owner_references(updated.setdefault("metadata", {}), canary)
+            rule = _weighted_rule(updated, primary, canary_svc)
+            if rule is not None:
+                rule["backendRefs"] = [_backend(apex, service.port, 100)]
+                changed = True
+            if changed:
+                self._replace(canary, apex, updated)
+
+        try:
+            retry_on_conflict(revert)
+        except ApiException as exc:
+            if not is_not_found(exc):
+                raise
+            logger.info(
+                "canary %s.%s: HTTPRoute %s vanished while reverting", canary.name, canary.namespace, apex
+            )

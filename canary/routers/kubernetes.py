@@ -8,13 +8,25 @@ splits, the apex always serves the primary (blue/green), so weights are fixed at
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from canary.api.models import Canary, CanaryService, CustomMetadata
-from canary.kube import KubeClients, call_json, owner_reference, read_optional, retry_on_conflict
+from canary.kube import (
+    KubeClients,
+    call_json,
+    drop_owner_references,
+    is_not_found,
+    owner_reference,
+    read_optional,
+    retry_on_conflict,
+)
 from canary.routers.base import RouterError, service_names
-from canary.targets.workload import FLUX_MARKER, primary_name
+from canary.targets.base import TargetError
+from canary.targets.workload import primary_name, without_flux_keys
 
 __all__ = ["KubernetesRouter", "build_service", "is_controlled_by", "service_ports"]
 
@@ -22,6 +34,8 @@ Manifest = dict[str, Any]
 
 #: ``(label, value)`` selecting the target's pods, e.g. ``("app", "podinfo")``.
 PodSelector = tuple[str, str]
+
+logger = logging.getLogger(__name__)
 
 
 def service_ports(service: CanaryService) -> list[Manifest]:
@@ -51,9 +65,7 @@ def build_service(
     label, value = selector
     labels = dict((metadata.labels if metadata else None) or {})
     labels[label] = name
-    annotations = {
-        k: v for k, v in ((metadata.annotations if metadata else None) or {}).items() if FLUX_MARKER not in k
-    }
+    annotations = without_flux_keys(metadata.annotations if metadata else None)
     meta: Manifest = {
         "name": name,
         "namespace": canary.namespace,
@@ -89,6 +101,11 @@ class KubernetesRouter:
         """``pod_selector`` reads the target's selector label (``Target.pod_selector``)."""
         self._core = clients.core
         self._pod_selector = pod_selector
+
+    @property
+    def splits_traffic(self) -> bool:
+        """Services alone cannot split traffic: the apex selects the primary only (blue/green)."""
+        return False
 
     def reconcile(self, canary: Canary) -> None:
         """Create or update ``<svc>-canary``, ``<svc>-primary`` and the apex ``<svc>``."""
@@ -160,20 +177,41 @@ class KubernetesRouter:
         return 100, 0
 
     def finalize(self, canary: Canary) -> None:
-        """Point a user-owned apex Service back at the target's pods; owned ones are garbage-collected."""
+        """Make the apex Service outlive the Canary, selecting the target's pods.
+
+        The Canary's ownerReference is dropped (else the apex would be garbage-collected with the
+        Canary and the app would lose its Service) and the selector is pointed at the target.  A
+        user-created apex just gets its selector back.  A missing apex or target means nothing
+        to revert: logged, not raised, so deleting the namespace never hangs the finalizer.
+        """
         apex, _, _ = service_names(canary)
         namespace = canary.namespace
+        try:
+            label, value = self._pod_selector(canary)
+        except TargetError as exc:
+            logger.info("canary %s.%s: apex service %s left as is: %s", canary.name, namespace, apex, exc)
+            return
 
         def revert() -> None:
             existing = read_optional(self._core.read_namespaced_service, apex, namespace)
-            if existing is None or is_controlled_by(existing, canary):
-                return
-            label, value = self._pod_selector(canary)
-            if (existing.get("spec") or {}).get("selector") == {label: value}:
+            if existing is None:
+                logger.info("canary %s.%s: apex service %s is gone", canary.name, namespace, apex)
                 return
             updated = copy.deepcopy(existing)
             updated.pop("status", None)
-            updated["spec"]["selector"] = {label: value}
-            call_json(self._core.replace_namespaced_service, apex, namespace, updated)
+            changed = drop_owner_references(updated.setdefault("metadata", {}), canary)
+            spec = updated.setdefault("spec", {})
+            if spec.get("selector") != {label: value}:
+                spec["selector"] = {label: value}
+                changed = True
+            if changed:
+                call_json(self._core.replace_namespaced_service, apex, namespace, updated)
 
-        retry_on_conflict(revert)
+        try:
+            retry_on_conflict(revert)
+        except ApiException as exc:
+            if not is_not_found(exc):
+                raise
+            logger.info(
+                "canary %s.%s: apex service %s vanished while reverting", canary.name, namespace, apex
+            )

@@ -13,11 +13,15 @@ from typing import Protocol
 from canary.api.models import Canary
 from canary.core.observations import Revision, WorkloadState
 
-__all__ = ["Target", "TargetError", "TargetObservation", "UnsupportedTargetError"]
+__all__ = ["StaleRevisionError", "Target", "TargetError", "TargetObservation", "UnsupportedTargetError"]
 
 
 class TargetError(RuntimeError):
     """A target operation failed in a way a user can fix (message says how)."""
+
+
+class StaleRevisionError(TargetError):
+    """The target's pod template is no longer the revision that was analysed; nothing was promoted."""
 
 
 class UnsupportedTargetError(TargetError):
@@ -29,12 +33,15 @@ class TargetObservation:
     """What the core needs to know about the workloads this tick.
 
     ``revision`` is None when the target is missing; ``target``/``primary`` say whether each
-    workload exists and has finished rolling out.
+    workload exists and has finished rolling out.  ``primary_revision`` is the target revision
+    hash the primary was last created or promoted from (its ``canary.dev/revision``
+    annotation); None when the primary is missing or predates the annotation.
     """
 
     revision: Revision | None
     target: WorkloadState
     primary: WorkloadState
+    primary_revision: str | None = None
 
 
 class Target(Protocol):
@@ -49,11 +56,19 @@ class Target(Protocol):
         ...
 
     def initialize(self, canary: Canary) -> None:
-        """Create ``<target>-primary`` (and its HPA) from the target if absent; idempotent."""
+        """Create ``<target>-primary`` (and its HPA) from the target if absent; idempotent.
+
+        A created primary carries the ``canary.dev/revision`` annotation of the template it was copied from.
+        """
         ...
 
-    def promote(self, canary: Canary) -> None:
-        """Copy the target's pod template and rollout settings onto the primary."""
+    def promote(self, canary: Canary, revision: str) -> None:
+        """Copy the target's pod template and rollout settings onto the primary.
+
+        ``revision`` is the hash that was analysed: if the target's template no longer hashes to
+        it (checked inside every read-modify-write attempt), raise :class:`StaleRevisionError`
+        and write nothing.  The primary is stamped with ``canary.dev/revision: <revision>``.
+        """
         ...
 
     def scale(self, canary: Canary, replicas: int) -> None:
@@ -69,5 +84,10 @@ class Target(Protocol):
         ...
 
     def finalize(self, canary: Canary) -> None:
-        """On Canary deletion with revertOnDeletion: give the target the primary's replicas back."""
+        """On Canary deletion with revertOnDeletion: make the target serve what the primary served.
+
+        Unless the Canary's phase is Succeeded, the primary's pod template is copied back to the
+        target first; then the target gets the primary's replicas.  A missing target is not an
+        error (nothing to revert), so deleting a namespace or an app's manifests never hangs.
+        """
         ...

@@ -7,24 +7,27 @@ value carries the ``-primary`` suffix so the apex/primary Services can tell the 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from canary.api.models import AutoscalerKind, Canary
+from canary.api.models import AutoscalerKind, Canary, Phase
 from canary.core.observations import Revision, WorkloadState
 from canary.kube import (
     KubeClients,
     call_json,
     is_conflict,
+    is_not_found,
     owner_reference,
     read_optional,
     retry_on_conflict,
 )
-from canary.targets.base import TargetError, TargetObservation
+from canary.targets.base import StaleRevisionError, TargetError, TargetObservation
 from canary.targets.workload import (
     FLUX_MARKER,
+    REVISION_ANNOTATION,
     SELECTOR_LABELS,
     deployment_readiness,
     first_image,
@@ -33,9 +36,19 @@ from canary.targets.workload import (
     primary_name,
     primary_pod_spec,
     selector_label,
+    target_pod_spec,
+    without_flux_keys,
 )
 
-__all__ = ["DeploymentTarget", "build_primary_deployment", "build_primary_hpa", "promoted_primary"]
+__all__ = [
+    "DeploymentTarget",
+    "build_primary_deployment",
+    "build_primary_hpa",
+    "promoted_primary",
+    "reverted_target",
+]
+
+logger = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
 
@@ -57,17 +70,24 @@ _ROLLOUT_FIELDS: tuple[str, ...] = (
 def _copyable_annotations(annotations: Mapping[str, str] | None) -> dict[str, str]:
     return {
         k: v
-        for k, v in (annotations or {}).items()
-        if FLUX_MARKER not in k and not k.startswith(_PRIVATE_ANNOTATION_PREFIXES)
+        for k, v in without_flux_keys(annotations).items()
+        if not k.startswith(_PRIVATE_ANNOTATION_PREFIXES) and k != REVISION_ANNOTATION
     }
+
+
+def _primary_annotations(target: Mapping[str, Any]) -> dict[str, str]:
+    """The primary's metadata annotations: the target's copyable ones plus the revision stamp."""
+    annotations = _copyable_annotations(target["metadata"].get("annotations"))
+    annotations[REVISION_ANNOTATION] = pod_template_hash(target["spec"]["template"])
+    return annotations
 
 
 def _included_labels(labels: Mapping[str, str] | None, prefixes: tuple[str, ...]) -> dict[str, str]:
     """Flagger's ``includeLabelsByPrefix``: only labels the operator was told to carry over."""
     return {
         k: v
-        for k, v in (labels or {}).items()
-        if FLUX_MARKER not in k and any(p == "*" or (p and k.startswith(p)) for p in prefixes)
+        for k, v in without_flux_keys(labels).items()
+        if any(p == "*" or (p and k.startswith(p)) for p in prefixes)
     }
 
 
@@ -114,10 +134,8 @@ def build_primary_deployment(
             _included_labels(target_meta.get("labels"), include_label_prefixes), label, primary_name(value)
         ),
         "ownerReferences": [dict(owner)],
+        "annotations": _primary_annotations(target),
     }
-    annotations = _copyable_annotations(target_meta.get("annotations"))
-    if annotations:
-        metadata["annotations"] = annotations
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": primary_spec}
 
 
@@ -132,6 +150,7 @@ def promoted_primary(
 
     The selector is immutable in apps/v1, and keeping it is what keeps the primary Service's
     endpoints stable through the update.  ``resourceVersion`` is kept for optimistic concurrency.
+    The metadata is stamped with ``canary.dev/revision``: the hash of the template copied.
     """
     label, value = selector_label(target, selector_labels)
     result: Manifest = copy.deepcopy(dict(primary))
@@ -146,10 +165,49 @@ def promoted_primary(
         spec["replicas"] = target["spec"]["replicas"]
     spec["template"] = _primary_template(target, label)
     metadata = result["metadata"]
-    metadata["annotations"] = _copyable_annotations(target["metadata"].get("annotations"))
+    metadata["annotations"] = _primary_annotations(target)
     metadata["labels"] = primary_labels(
         _included_labels(target["metadata"].get("labels"), include_label_prefixes), label, primary_name(value)
     )
+    return result
+
+
+def reverted_target(
+    target: Mapping[str, Any],
+    primary: Mapping[str, Any],
+    revert_template: bool,
+    selector_labels: tuple[str, ...] = SELECTOR_LABELS,
+) -> Manifest:
+    """The target after revertOnDeletion: the primary's replicas and, if asked, its pod template.
+
+    The template's labels and self-referencing selectors are pointed back at the target (the
+    inverse of the primary's relabelling); the target's own Flux keys are kept so Flux does not
+    see drift in its bookkeeping.  ``resourceVersion`` is kept for optimistic concurrency.
+    """
+    result: Manifest = copy.deepcopy(dict(target))
+    result.pop("status", None)
+    spec = result["spec"]
+    replicas = (primary.get("spec") or {}).get("replicas")
+    spec["replicas"] = 1 if replicas is None else int(replicas)
+    if revert_template:
+        label, value = selector_label(target, selector_labels)
+        current = spec.get("template") or {}
+        current_meta = current.get("metadata") or {}
+        source = primary["spec"]["template"]
+        source_meta = source.get("metadata") or {}
+        labels = {**without_flux_keys(source_meta.get("labels")), label: value}
+        labels.update({k: v for k, v in (current_meta.get("labels") or {}).items() if FLUX_MARKER in k})
+        metadata: Manifest = {"labels": labels}
+        annotations = without_flux_keys(source_meta.get("annotations"))
+        annotations.update(
+            {k: v for k, v in (current_meta.get("annotations") or {}).items() if FLUX_MARKER in k}
+        )
+        if annotations:
+            metadata["annotations"] = annotations
+        spec["template"] = {
+            "metadata": metadata,
+            "spec": target_pod_spec(source.get("spec") or {}, label, target["metadata"]["name"]),
+        }
     return result
 
 
@@ -163,9 +221,7 @@ def build_primary_hpa(hpa: Mapping[str, Any], primary_deployment: str, owner: Ma
         "metadata": {
             "name": primary_name(hpa["metadata"]["name"]),
             "namespace": hpa["metadata"].get("namespace"),
-            "labels": {
-                k: v for k, v in (hpa["metadata"].get("labels") or {}).items() if FLUX_MARKER not in k
-            },
+            "labels": without_flux_keys(hpa["metadata"].get("labels")),
             "ownerReferences": [dict(owner)],
         },
         "spec": spec,
@@ -231,6 +287,7 @@ class DeploymentTarget:
                 deadline_exceeded=readiness.stuck,
             )
 
+        primary_revision: str | None = None
         if primary is None:
             primary_state = WorkloadState.missing(
                 f"deployment {primary_name(target_name)}.{namespace} not found"
@@ -247,7 +304,11 @@ class DeploymentTarget:
             primary_state = WorkloadState(
                 exists=True, ready=ready, message=message, deadline_exceeded=readiness.stuck
             )
-        return TargetObservation(revision=revision, target=target_state, primary=primary_state)
+            stamp = (primary["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
+            primary_revision = str(stamp) if stamp else None
+        return TargetObservation(
+            revision=revision, target=target_state, primary=primary_state, primary_revision=primary_revision
+        )
 
     def pod_selector(self, canary: Canary) -> tuple[str, str]:
         """Flagger's GetMetadata: the selector label the Services use (``app``, ``name``, ...)."""
@@ -305,13 +366,24 @@ class DeploymentTarget:
 
         retry_on_conflict(create_or_update)
 
-    def promote(self, canary: Canary) -> None:
-        """Copy the target's template onto the primary (re-read and retried on 409)."""
+    def promote(self, canary: Canary, revision: str) -> None:
+        """Copy the target's template onto the primary (re-read and retried on 409).
+
+        Every attempt re-checks that the target still is ``revision`` (the analysed one): a
+        template changed between analysis and promotion, or during a 409 retry, raises
+        :class:`StaleRevisionError` instead of reaching the primary unanalysed.
+        """
         namespace = canary.namespace
         target_name = canary.spec.target_ref.name
 
         def copy_template() -> None:
             target = self._require(target_name, namespace)
+            current = pod_template_hash(target["spec"]["template"])
+            if current != revision:
+                raise StaleRevisionError(
+                    f"deployment {target_name}.{namespace} changed since analysis "
+                    f"(analysed revision {revision}, now {current}); not promoting"
+                )
             primary = self._require(primary_name(target_name), namespace)
             updated = promoted_primary(
                 primary,
@@ -357,14 +429,47 @@ class DeploymentTarget:
         self.scale(canary, max(replicas, 1))
 
     def finalize(self, canary: Canary) -> None:
-        """revertOnDeletion: give the target the primary's replica count (or scale it up if no primary)."""
+        """revertOnDeletion: make the target serve what the primary served, then hand it the replicas.
+
+        Unless the Canary's phase is Succeeded the target may hold a failed or unpromoted
+        template, so the primary's template is copied back onto it (one write with the replica
+        count, retried on 409).  A missing target means nothing to revert: logged, not raised,
+        so deleting a namespace or ``kubectl delete -f`` of Deployment and Canary never hangs.
+        """
         namespace = canary.namespace
-        target = self._require(canary.spec.target_ref.name, namespace)
-        primary = self._read(primary_name(canary.spec.target_ref.name), namespace)
-        if primary is None:
+        target_name = canary.spec.target_ref.name
+        if self._read(target_name, namespace) is None:
+            logger.info(
+                "canary %s.%s: deployment %s.%s is gone, nothing to revert",
+                canary.name,
+                namespace,
+                target_name,
+                namespace,
+            )
+            return
+        if self._read(primary_name(target_name), namespace) is None:
             self.scale_up(canary)
             return
-        primary_replicas = primary["spec"].get("replicas")
-        primary_replicas = 1 if primary_replicas is None else int(primary_replicas)
-        if target["spec"].get("replicas") != primary_replicas:
-            self.scale(canary, primary_replicas)
+        revert_template = canary.current_status.phase is not Phase.SUCCEEDED
+
+        def revert() -> None:
+            target = self._read(target_name, namespace)
+            primary = self._read(primary_name(target_name), namespace)
+            if target is None or primary is None:
+                return  # deleted meanwhile: nothing left to revert from or to
+            updated = reverted_target(target, primary, revert_template, self._selector_labels)
+            unchanged = updated["spec"]["replicas"] == target["spec"].get("replicas") and pod_template_hash(
+                updated["spec"]["template"]
+            ) == pod_template_hash(target["spec"]["template"])
+            if unchanged:
+                return
+            call_json(self._apps.replace_namespaced_deployment, target_name, namespace, updated)
+
+        try:
+            retry_on_conflict(revert)
+        except ApiException as exc:
+            if not is_not_found(exc):
+                raise
+            logger.info(
+                "canary %s.%s: deployment %s vanished while reverting", canary.name, namespace, target_name
+            )

@@ -19,6 +19,7 @@ __all__ = [
     "FLUX_MARKER",
     "OWNED_POD_ANNOTATIONS",
     "PRIMARY_SUFFIX",
+    "REVISION_ANNOTATION",
     "SELECTOR_LABELS",
     "Readiness",
     "SelectorLabelError",
@@ -29,6 +30,8 @@ __all__ = [
     "primary_name",
     "primary_pod_spec",
     "selector_label",
+    "target_pod_spec",
+    "without_flux_keys",
 ]
 
 Manifest = dict[str, Any]
@@ -42,6 +45,10 @@ SELECTOR_LABELS: tuple[str, ...] = ("app", "name", "app.kubernetes.io/name")
 #: Keys containing this are Flux's bookkeeping; Flagger never copies them onto the primary.
 FLUX_MARKER = "toolkit.fluxcd.io"
 
+#: Annotation on the ``-primary`` Deployment's metadata (not its pod template): the
+#: :func:`pod_template_hash` of the target template it was last created or promoted from.
+REVISION_ANNOTATION = "canary.dev/revision"
+
 #: Pod annotations a controller stamps rather than the user writes (Flagger's ``flagger-id``
 #: forces a rolling update of its primary); they must not make the target look like a new revision.
 OWNED_POD_ANNOTATIONS: frozenset[str] = frozenset({"flagger-id"})
@@ -49,6 +56,11 @@ OWNED_POD_ANNOTATIONS: frozenset[str] = frozenset({"flagger-id"})
 
 class SelectorLabelError(TargetError, ValueError):
     """The target's selector has none of the labels the router can select on."""
+
+
+def without_flux_keys(mapping: Mapping[str, str] | None) -> dict[str, str]:
+    """A copy of labels/annotations without Flux's bookkeeping keys (never copied between objects)."""
+    return {k: v for k, v in (mapping or {}).items() if FLUX_MARKER not in k}
 
 
 def primary_name(target_name: str) -> str:
@@ -76,16 +88,13 @@ def selector_label(
 
 def primary_labels(labels: Mapping[str, str] | None, label: str, primary_value: str) -> dict[str, str]:
     """Flagger's ``makePrimaryLabels``: copy labels, drop Flux's, set ``label`` to the primary value."""
-    result = {k: v for k, v in (labels or {}).items() if FLUX_MARKER not in k and k != label}
+    result = {k: v for k, v in without_flux_keys(labels).items() if k != label}
     result[label] = primary_value
     return result
 
 
-def primary_pod_spec(pod_spec: Mapping[str, Any], label: str, target_name: str) -> dict[str, Any]:
-    """Copy the pod spec, pointing self-referencing (anti-)affinity and spread selectors at the primary.
-
-    Without this the primary's pods would spread relative to the canary's pods instead of their own.
-    """
+def _repoint_selectors(pod_spec: Mapping[str, Any], label: str, old: str, new: str) -> dict[str, Any]:
+    """Copy the pod spec, changing ``label``'s value ``old`` to ``new`` in (anti-)affinity and spread selectors."""
     spec: dict[str, Any] = copy.deepcopy(dict(pod_spec))
     selectors: list[dict[str, Any]] = []
     for constraint in spec.get("topologySpreadConstraints") or []:
@@ -102,13 +111,24 @@ def primary_pod_spec(pod_spec: Mapping[str, Any], label: str, target_name: str) 
     for selector in selectors:
         for expression in selector.get("matchExpressions") or []:
             if expression.get("key") == label:
-                expression["values"] = [
-                    primary_name(v) if v == target_name else v for v in expression.get("values") or []
-                ]
+                expression["values"] = [new if v == old else v for v in expression.get("values") or []]
         match_labels = selector.get("matchLabels") or {}
-        if match_labels.get(label) == target_name:
-            match_labels[label] = primary_name(target_name)
+        if match_labels.get(label) == old:
+            match_labels[label] = new
     return spec
+
+
+def primary_pod_spec(pod_spec: Mapping[str, Any], label: str, target_name: str) -> dict[str, Any]:
+    """Copy the pod spec, pointing self-referencing (anti-)affinity and spread selectors at the primary.
+
+    Without this the primary's pods would spread relative to the canary's pods instead of their own.
+    """
+    return _repoint_selectors(pod_spec, label, target_name, primary_name(target_name))
+
+
+def target_pod_spec(pod_spec: Mapping[str, Any], label: str, target_name: str) -> dict[str, Any]:
+    """Inverse of :func:`primary_pod_spec`: the primary's pod spec made fit for the target again."""
+    return _repoint_selectors(pod_spec, label, primary_name(target_name), target_name)
 
 
 def pod_template_hash(template: Mapping[str, Any]) -> str:
@@ -125,7 +145,7 @@ def pod_template_hash(template: Mapping[str, Any]) -> str:
         for k, v in (metadata.get("annotations") or {}).items()
         if k not in OWNED_POD_ANNOTATIONS and FLUX_MARKER not in k
     }
-    labels = {k: v for k, v in (metadata.get("labels") or {}).items() if FLUX_MARKER not in k}
+    labels = without_flux_keys(metadata.get("labels"))
     metadata.pop("creationTimestamp", None)
     metadata["annotations"] = annotations
     metadata["labels"] = labels

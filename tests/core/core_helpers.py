@@ -66,6 +66,9 @@ def observe(
     primary_message: str = "",
     target_stuck: bool = False,
     primary_stuck: bool = False,
+    route: tuple[int, int] | None = None,
+    primary_revision: str | None = None,
+    splitting: bool = True,
 ) -> Observation:
     target = (
         WorkloadState(True, target_ready, target_message, target_stuck)
@@ -79,6 +82,9 @@ def observe(
         target=target,
         primary=WorkloadState(True, primary_ready, primary_message, primary_stuck),
         checks=checks,
+        route_weights=route,
+        primary_revision=primary_revision,
+        traffic_splitting=splitting,
     )
 
 

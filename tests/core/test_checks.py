@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from core_helpers import REF, failing, no_data, passing, provider_error
+from core_helpers import REF, at, failing, make_spec, no_data, observe, passing, provider_error, status
 
-from canary.api.models import ThresholdRange
-from canary.core import checks
-from canary.core.checks import JudgmentKind, classify, halt_message, judge
+from canary.api.models import Phase, ThresholdRange
+from canary.core import checks, decide
+from canary.core.checks import JudgmentKind, classify, halt_message, judge, non_finite_message
 from canary.core.observations import CheckOutcome, Verdict
 
 
@@ -26,6 +26,14 @@ from canary.core.observations import CheckOutcome, Verdict
         pytest.param(math.nan, ThresholdRange(min=99), Verdict.INCONCLUSIVE, id="nan-is-no-data"),
         pytest.param(3.0, None, Verdict.SUCCESSFUL, id="no-range"),
         pytest.param(None, None, Verdict.INCONCLUSIVE, id="no-range-no-data"),
+        pytest.param(math.inf, ThresholdRange(min=99), Verdict.INCONCLUSIVE, id="plus-inf-never-passes-min"),
+        pytest.param(
+            -math.inf, ThresholdRange(max=500), Verdict.INCONCLUSIVE, id="minus-inf-never-passes-max"
+        ),
+        pytest.param(math.inf, ThresholdRange(max=500), Verdict.INCONCLUSIVE, id="plus-inf-is-not-a-failure"),
+        pytest.param(-math.inf, ThresholdRange(min=1, max=10), Verdict.INCONCLUSIVE, id="minus-inf-in-range"),
+        pytest.param(math.inf, None, Verdict.INCONCLUSIVE, id="plus-inf-no-range"),
+        pytest.param(math.nan, None, Verdict.INCONCLUSIVE, id="nan-no-range"),
     ],
 )
 def test_classify(value: float | None, bounds: ThresholdRange | None, verdict: Verdict) -> None:
@@ -80,7 +88,49 @@ def test_unmeasured_policy_is_a_switch(monkeypatch: pytest.MonkeyPatch) -> None:
         pytest.param(
             provider_error(), "Metric query failed for request-success-rate: connection refused", id="error"
         ),
+        pytest.param(
+            CheckOutcome("request-duration", Verdict.INCONCLUSIVE, math.inf, threshold_max=500),
+            "Halt advancement request-duration returned +Inf",
+            id="plus-inf",
+        ),
+        pytest.param(
+            CheckOutcome("request-success-rate", Verdict.INCONCLUSIVE, -math.inf, threshold_min=99),
+            "Halt advancement request-success-rate returned -Inf",
+            id="minus-inf",
+        ),
+        pytest.param(
+            CheckOutcome("request-success-rate", Verdict.INCONCLUSIVE, math.nan, threshold_min=99),
+            "Halt advancement no values found for metric: request-success-rate",
+            id="nan-is-no-values",
+        ),
     ],
 )
 def test_halt_message_wording(outcome: CheckOutcome, message: str) -> None:
     assert halt_message(outcome, REF) == message
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        pytest.param(math.inf, "request-duration returned +Inf", id="plus-inf"),
+        pytest.param(-math.inf, "request-duration returned -Inf", id="minus-inf"),
+        pytest.param(math.nan, "request-duration returned NaN", id="nan"),
+        pytest.param(120.0, None, id="finite"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_non_finite_message(value: float | None, message: str | None) -> None:
+    assert non_finite_message("request-duration", value) == message
+
+
+def test_infinite_value_halts_and_counts_in_the_machine() -> None:
+    """A +Inf latency is not a pass: the step halts and counts one failed check."""
+    outcome = CheckOutcome(
+        "request-duration", classify(math.inf, ThresholdRange(max=500)), math.inf, threshold_max=500
+    )
+    decision = decide(
+        make_spec(), status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(outcome,))
+    )
+    assert decision.status.canary_weight == 20
+    assert decision.status.failed_checks == 1
+    assert [e.message for e in decision.events] == ["Halt advancement request-duration returned +Inf"]

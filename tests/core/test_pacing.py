@@ -6,10 +6,12 @@ import pytest
 from core_helpers import NEW, T0, at, make_spec, observe, passing, stamp, status
 
 from canary.api.models import CONDITION_PROMOTED, CanaryCondition, CanaryStatus, ConditionStatus, Phase
-from canary.core import Finalize, checks_due, decide, finalize, next_tick_in, set_condition
+from canary.core import Finalize, SyncRouting, checks_due, decide, finalize, next_tick_in, set_condition
 from canary.core.observations import Observation
 
 SPEC = make_spec()
+#: A quiet tick once initialized: only the routing objects are re-synced (no weight change).
+QUIET = (SyncRouting(),)
 
 
 def test_restarted_operator_does_not_advance_twice() -> None:
@@ -19,7 +21,7 @@ def test_restarted_operator_does_not_advance_twice() -> None:
     assert first.status.canary_weight == 40
     # The operator restarts and re-reads the status it wrote, at the same instant.
     replay = decide(SPEC, first.status.model_copy(deep=True), obs)
-    assert replay.actions == ()
+    assert replay.actions == QUIET
     assert replay.status == first.status
 
 
@@ -27,7 +29,7 @@ def test_restart_mid_interval_waits_for_the_rest_of_it() -> None:
     written = decide(
         SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))
     ).status
-    assert decide(SPEC, written, observe(at(1.9), checks=(passing(),))).actions == ()
+    assert decide(SPEC, written, observe(at(1.9), checks=(passing(),))).actions == QUIET
     assert decide(SPEC, written, observe(at(2), checks=(passing(),))).status.canary_weight == 50
 
 
@@ -36,7 +38,7 @@ def test_status_survives_serialisation_round_trip() -> None:
         SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), checks=(passing(),))
     ).status
     reread = CanaryStatus.model_validate(written.to_dict())
-    assert decide(SPEC, reread, observe(at(1.5))).actions == ()
+    assert decide(SPEC, reread, observe(at(1.5))).actions == QUIET
 
 
 @pytest.mark.parametrize(
@@ -132,4 +134,4 @@ def test_idle_tick_rewrites_nothing() -> None:
     current = status(Phase.SUCCEEDED, last_applied_spec=NEW, last_promoted_spec=NEW)
     decision = decide(SPEC, current, observe(at(30)))
     assert decision.status == current
-    assert decision.actions == ()
+    assert decision.actions == QUIET

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from core_helpers import NEW, REF, STABLE, T0, status
@@ -13,14 +14,17 @@ from canary.api.models import CanarySpec, CanaryStatus, Phase
 from canary.core import (
     CheckOutcome,
     Decision,
+    InitializePrimary,
     Observation,
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
+    SyncRouting,
     Verdict,
     WorkloadState,
     decide,
 )
+from canary.core.machine import ANALYSING_PHASES
 from canary.core.observations import Revision
 from canary.core.simulate import Tick, simulate
 from canary.core.weights import max_weight
@@ -58,12 +62,43 @@ def spec_from(analysis: dict[str, Any]) -> CanarySpec:
 
 
 class World:
-    """A healthy cluster running revision NEW; metric verdicts come from a script."""
+    """A healthy cluster running revision NEW; metric verdicts come from a script.
 
-    def __init__(self, verdicts: list[list[Verdict]] | None, default: Verdict = Verdict.SUCCESSFUL) -> None:
+    It also plays the routed cluster: the live split and the primary's revision follow the
+    actions applied (see :meth:`apply`), and ``drift`` ticks have someone edit the route.
+    """
+
+    def __init__(
+        self,
+        verdicts: list[list[Verdict]] | None,
+        default: Verdict = Verdict.SUCCESSFUL,
+        *,
+        drift: frozenset[int] = frozenset(),
+        splitting: bool = True,
+    ) -> None:
         self._script: Iterator[list[Verdict]] = iter(verdicts or [])
         self._default = default
+        self._drift = drift
+        self._splitting = splitting
         self.observations: list[Observation] = []
+        self.route: tuple[int, int] = (100, 0)
+        self.primary_revision = STABLE
+        self.primary_revisions: list[str] = []
+
+    def operator(self, tick: Tick, decision: Decision) -> bool:
+        """``simulate``'s apply hook: apply the actions; every status write succeeds."""
+        self.apply(decision)
+        return True
+
+    def apply(self, decision: Decision) -> None:
+        """The operator's apply step, on this fake cluster."""
+        for action in decision.actions:
+            if isinstance(action, SetRoute):
+                self.route = (action.primary_weight, action.canary_weight)
+            elif isinstance(action, PromoteToPrimary):
+                self.primary_revision = action.revision
+            elif isinstance(action, InitializePrimary):
+                self.primary_revision = NEW
 
     def __call__(self, tick: Tick) -> Observation:
         checks: tuple[CheckOutcome, ...] | None = None
@@ -73,6 +108,10 @@ class World:
                 CheckOutcome(f"m{i}", v, 99.9 if v is Verdict.SUCCESSFUL else None, threshold_min=99)
                 for i, v in enumerate(verdicts)
             )
+        if tick.index in self._drift:
+            shifted = (tick.index * 37) % 101
+            self.route = (100 - shifted, shifted)
+        self.primary_revisions.append(self.primary_revision)
         obs = Observation(
             now=tick.now,
             canary=REF,
@@ -80,6 +119,9 @@ class World:
             target=WorkloadState.healthy(),
             primary=WorkloadState.healthy(),
             checks=checks,
+            route_weights=self.route if self._splitting else None,
+            primary_revision=self.primary_revision,
+            traffic_splitting=self._splitting,
         )
         self.observations.append(obs)
         return obs
@@ -97,6 +139,11 @@ def assert_invariants(spec: CanarySpec, decisions: list[Decision]) -> None:
     ceiling = max_weight(spec.analysis)
     for decision in decisions:
         assert 0 <= decision.status.canary_weight <= ceiling
+        if decision.status.phase not in (Phase.INITIALIZING, None):
+            assert decision.actions[0] == SyncRouting()
+        if any(isinstance(a, PromoteToPrimary) for a in decision.actions):
+            assert decision.status.phase is Phase.PROMOTING
+            assert sum(isinstance(a, PromoteToPrimary) for a in decision.actions) == 1
         for route in decision.routes:
             assert route.primary_weight + route.canary_weight == 100
             assert 0 <= route.canary_weight <= 100 and 0 <= route.primary_weight <= 100
@@ -113,7 +160,10 @@ verdict_lists = st.lists(st.sampled_from(list(Verdict)), min_size=1, max_size=3)
 @given(analysis=analyses())
 def test_all_passing_run_succeeds_within_bounds(analysis: dict[str, Any]) -> None:
     spec = spec_from(analysis)
-    decisions = simulate(spec, World(None), MAX_TICKS, start=T0, status=start(), until=finished)
+    world = World(None)
+    decisions = simulate(
+        spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
+    )
     assert_invariants(spec, decisions)
     phases = [d.status.phase for d in decisions]
     assert phases[-1] is Phase.SUCCEEDED, phases[-5:]
@@ -127,7 +177,9 @@ def test_all_passing_run_succeeds_within_bounds(analysis: dict[str, Any]) -> Non
 def test_random_outcomes_keep_invariants(analysis: dict[str, Any], script: list[list[Verdict]]) -> None:
     spec = spec_from(analysis)
     world = World(script)
-    decisions = simulate(spec, world, MAX_TICKS, start=T0, status=start(), until=finished)
+    decisions = simulate(
+        spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
+    )
     assert_invariants(spec, decisions)
     for obs, decision in zip(world.observations, decisions, strict=True):
         if any(isinstance(a, PromoteToPrimary) for a in decision.actions):
@@ -148,20 +200,41 @@ def test_random_outcomes_keep_invariants(analysis: dict[str, Any], script: list[
 def test_no_data_never_promotes(analysis: dict[str, Any], script: list[list[Verdict]]) -> None:
     spec = spec_from(analysis)
     world = World(script, default=Verdict.INCONCLUSIVE)
-    decisions = simulate(spec, world, MAX_TICKS, start=T0, status=start(), until=finished)
+    decisions = simulate(
+        spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
+    )
     assert all(not any(isinstance(a, PromoteToPrimary) for a in d.actions) for d in decisions)
     assert decisions[-1].status.phase is Phase.FAILED
 
 
 @FAST
-@given(analysis=analyses(), script=st.lists(verdict_lists, max_size=20), probe=st.integers(0, 60))
+@given(
+    analysis=analyses(),
+    script=st.lists(verdict_lists, max_size=20),
+    probe=st.integers(0, 60),
+    drift=st.frozensets(st.integers(0, 60), max_size=5),
+    drops=st.frozensets(st.integers(0, 60), max_size=5),
+    splitting=st.booleans(),
+)
 def test_decide_is_deterministic_and_pure(
-    analysis: dict[str, Any], script: list[list[Verdict]], probe: int
+    analysis: dict[str, Any],
+    script: list[list[Verdict]],
+    probe: int,
+    drift: frozenset[int],
+    drops: frozenset[int],
+    splitting: bool,
 ) -> None:
+    """Same inputs, same decision; neither the status nor the spec is mutated, whatever the
+    observation says about routes, the primary's revision or traffic splitting."""
     spec = spec_from(analysis)
-    world = World(script)
-    decisions = simulate(spec, world, probe + 1, start=T0, status=start())
-    before = decisions[probe - 1].status if probe else start()
+    world = World(script, drift=drift, splitting=splitting)
+
+    def apply(tick: Tick, decision: Decision) -> bool:
+        world.apply(decision)
+        return tick.index not in drops
+
+    decisions = simulate(spec, world, probe + 1, start=T0, status=start(), apply=apply)
+    before = _written_before(decisions, probe, drops)
     obs = world.observations[probe]
     snapshot_status, snapshot_spec = before.model_copy(deep=True), spec.model_copy(deep=True)
     first, second = decide(spec, before, obs), decide(spec, before, obs)
@@ -177,10 +250,97 @@ def test_replaying_written_status_at_same_instant_takes_no_step(
 ) -> None:
     spec = spec_from(analysis)
     world = World(script)
-    decisions = simulate(spec, world, probe + 1, start=T0, status=start())
-    written, obs = decisions[probe].status, world.observations[probe]
+    decisions = simulate(spec, world, probe + 1, start=T0, status=start(), apply=world.operator)
+    written = decisions[probe].status
+    # The operator restarts and observes again at the same instant: the route now shows the
+    # actions it applied before writing the status.
+    obs = replace(
+        world.observations[probe], route_weights=world.route, primary_revision=world.primary_revision
+    )
     if written.phase in (Phase.PROGRESSING, Phase.PROMOTING, Phase.FINALISING):
         replay = decide(spec, written, obs)
-        assert replay.actions == ()
+        assert replay.actions == (SyncRouting(),)
         assert replay.status.canary_weight == written.canary_weight
         assert replay.status.phase == written.phase
+
+
+def _written_before(decisions: list[Decision], index: int, drops: frozenset[int]) -> CanaryStatus:
+    """The status the decision at ``index`` was made from (the last one actually written)."""
+    for earlier in range(index - 1, -1, -1):
+        if earlier not in drops:
+            return decisions[earlier].status
+    return start()
+
+
+@FAST
+@given(
+    analysis=analyses(),
+    script=st.lists(verdict_lists, max_size=40),
+    drops=st.frozensets(st.integers(0, MAX_TICKS), max_size=12),
+    drift=st.frozensets(st.integers(0, MAX_TICKS), max_size=6),
+)
+def test_lost_status_writes_and_drift_heal(
+    analysis: dict[str, Any], script: list[list[Verdict]], drops: frozenset[int], drift: frozenset[int]
+) -> None:
+    """Apply every decision's actions but drop some status writes (and let someone edit the route):
+    deciding again from the old status with route/primary revision reflecting the applied
+    actions leaves the route equal to the status weight after every decision, and never rolls
+    back once the primary already runs the new revision."""
+    spec = spec_from(analysis)
+    world = World(script, drift=drift)
+    routes_after: list[tuple[int, int]] = []
+
+    def apply(tick: Tick, decision: Decision) -> bool:
+        world.apply(decision)
+        routes_after.append(world.route)
+        return tick.index not in drops
+
+    decisions = simulate(spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=apply)
+    assert_invariants(spec, decisions)
+    for index, decision in enumerate(decisions):
+        weight = decision.status.canary_weight
+        assert routes_after[index] == (100 - weight, weight), (index, decision.actions)
+        if world.primary_revisions[index] == NEW:
+            assert decision.status.phase is not Phase.FAILED
+            assert not any(isinstance(a, ScaleTarget) and a.to_zero for a in decision.actions) or (
+                decision.status.phase is Phase.SUCCEEDED
+            )
+        before = _written_before(decisions, index, drops)
+        if any(isinstance(a, PromoteToPrimary) for a in decision.actions):
+            assert before.phase is not Phase.PROMOTING
+
+
+@FAST
+@given(
+    first=analyses(),
+    second=analyses(),
+    script=st.lists(verdict_lists, max_size=20),
+    probe=st.integers(0, 40),
+    route_seen=st.booleans(),
+)
+def test_spec_change_never_leaves_weight_above_new_maximum(
+    first: dict[str, Any], second: dict[str, Any], script: list[list[Verdict]], probe: int, route_seen: bool
+) -> None:
+    """Whatever the analysis is edited to mid-run, the next decision's weight is within its maximum."""
+    old_spec, new_spec = spec_from(first), spec_from(second)
+    world = World(script)
+    decisions = simulate(old_spec, world, probe + 1, start=T0, status=start(), apply=world.operator)
+    before = decisions[-1].status
+    if before.phase not in ANALYSING_PHASES:
+        return
+    obs = world.observations[-1]
+    later = Observation(
+        now=obs.now + new_spec.analysis_interval,
+        canary=REF,
+        target_revision=Revision(hash=NEW),
+        target=WorkloadState.healthy(),
+        primary=WorkloadState.healthy(),
+        checks=obs.checks,
+        route_weights=(100 - before.canary_weight, before.canary_weight) if route_seen else None,
+    )
+    decision = decide(new_spec, before, later)
+    ceiling = max_weight(new_spec.analysis)
+    if decision.status.phase is not Phase.PROMOTING:
+        assert decision.status.canary_weight <= ceiling
+    if decision.routes:
+        assert decision.routes[-1].canary_weight <= ceiling

@@ -31,6 +31,7 @@ from canary.core import (
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
+    SyncRouting,
     decide,
 )
 
@@ -39,6 +40,14 @@ U, T, F = ConditionStatus.UNKNOWN, ConditionStatus.TRUE, ConditionStatus.FALSE
 HALT_RATE = "Halt podinfo.test advancement request-success-rate 91.30 < 99"
 CANARY_FAILED = "Canary failed! Scaling down podinfo.test"
 NOT_READY = "waiting for rollout: 1 of 2 updated replicas are available"
+SUSPENDED = "skipping canary run as object is suspended"
+PROMOTING = "Copying podinfo.test template spec to podinfo-primary.test"
+ALREADY_PROMOTED = "podinfo-primary.test already runs revision new-hash: promotion was applied but not recorded, continuing it"
+NO_SPLIT = (
+    "provider kubernetes cannot split traffic: use analysis.iterations (blue/green) "
+    "or a traffic-splitting provider such as gatewayapi"
+)
+KUBERNETES = make_spec(provider="kubernetes")
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,9 @@ class Case:
     failed_checks: int | None = None
     condition: tuple[ConditionStatus, str] | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: Whether the decision must start with SyncRouting (False: initializing, suspended, target
+    #: missing); ``actions`` lists what follows it.
+    synced: bool = True
 
 
 CASES = [
@@ -66,6 +78,7 @@ CASES = [
         (InitializePrimary(), SetRoute(100, 0)),
         condition=(U, "Initializing"),
         weight=0,
+        synced=False,
     ),
     Case(
         "initializing-waits-for-primary",
@@ -74,6 +87,7 @@ CASES = [
         Phase.INITIALIZING,
         (InitializePrimary(), SetRoute(100, 0)),
         fields={"message": "waiting for podinfo-primary.test: 0 of 2 ready"},
+        synced=False,
     ),
     Case(
         "primary-ready-initialized",
@@ -84,6 +98,7 @@ CASES = [
         ("Initialization done! podinfo.test",),
         condition=(T, "Initialized"),
         fields={"last_applied_spec": STABLE, "last_promoted_spec": STABLE},
+        synced=False,
     ),
     # ---------------------------------------------------------------- new revisions
     Case(
@@ -448,6 +463,7 @@ CASES = [
         weight=20,
         failed_checks=0,
         fields={"message": "skipping canary run as object is suspended"},
+        synced=False,
     ),
     Case(
         "suspended-event-once",
@@ -455,6 +471,7 @@ CASES = [
         observe(at(1)),
         Phase.PROGRESSING,
         spec=make_spec(suspend=True),
+        synced=False,
     ),
     Case(
         "target-missing-holds-and-warns",
@@ -467,6 +484,7 @@ CASES = [
         ("deployment podinfo not found",),
         condition=(T, "Succeeded"),
         fields={"message": "deployment podinfo not found"},
+        synced=False,
     ),
     Case(
         "target-missing-warns-once",
@@ -474,6 +492,7 @@ CASES = [
         observe(at(3), revision=None),
         Phase.PROGRESSING,
         weight=20,
+        synced=False,
     ),
     Case(
         "target-missing-before-init",
@@ -483,6 +502,334 @@ CASES = [
         (),
         ("deployment podinfo not found",),
         condition=(U, "Initializing"),
+        synced=False,
+    ),
+    # ---------------------------------------------------------------- route drift (lost writes, edits)
+    Case(
+        "drift-halting-tick-restores-route",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(0.5), route=(70, 30)),
+        Phase.PROGRESSING,
+        (SetRoute(80, 20),),
+        ("Route of podinfo.test was 70/30, restored to 80/20",),
+        weight=20,
+        fields={"step_started_at": stamp(0)},
+    ),
+    Case(
+        "drift-restored-before-failed-check-halt",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(1), route=(100, 0), checks=(failing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(80, 20),),
+        ("Route of podinfo.test was 100/0, restored to 80/20", HALT_RATE),
+        weight=20,
+        failed_checks=1,
+    ),
+    Case(
+        "drift-restored-before-rollback",
+        status(Phase.PROGRESSING, canary_weight=40, failed_checks=4),
+        observe(at(1), route=(50, 50), checks=(failing(),)),
+        Phase.FAILED,
+        (SetRoute(60, 40), SetRoute(100, 0), ScaleTarget(to_zero=True)),
+        (
+            "Route of podinfo.test was 50/50, restored to 60/40",
+            HALT_RATE,
+            "Rolling back podinfo.test failed checks threshold reached 5",
+            CANARY_FAILED,
+        ),
+        weight=0,
+    ),
+    Case(
+        "route-matching-status-is-left-alone",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(0.5), route=(80, 20)),
+        Phase.PROGRESSING,
+        weight=20,
+    ),
+    Case(
+        "lost-advance-write-resent-without-warning",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(1), route=(60, 40), checks=(passing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(80, 20), SetRoute(60, 40)),
+        ("Advance podinfo.test canary weight 40",),
+        weight=40,
+    ),
+    Case(
+        "lost-finalising-write-resent-without-warning",
+        status(Phase.PROMOTING, canary_weight=50),
+        observe(at(1), route=(100, 0)),
+        Phase.FINALISING,
+        (SetRoute(50, 50), SetRoute(100, 0)),
+        ("Routing all traffic to primary",),
+        weight=0,
+    ),
+    Case(
+        "drift-while-promoting-restored",
+        status(Phase.PROMOTING, canary_weight=50),
+        observe(at(0.5), route=(90, 10), primary_ready=False),
+        Phase.PROMOTING,
+        (SetRoute(50, 50),),
+        ("Route of podinfo.test was 90/10, restored to 50/50",),
+        weight=50,
+    ),
+    Case(
+        "drift-while-finalising-restored",
+        status(Phase.FINALISING),
+        observe(at(0.5), route=(80, 20)),
+        Phase.FINALISING,
+        (SetRoute(100, 0),),
+        ("Route of podinfo.test was 80/20, restored to 100/0",),
+        weight=0,
+    ),
+    *(
+        Case(
+            f"drift-{phase.value.lower()}-idle-restored-to-primary",
+            status(phase, last_applied_spec=NEW, last_promoted_spec=NEW),
+            observe(at(5), route=(70, 30)),
+            phase,
+            (SetRoute(100, 0),),
+            ("Route of podinfo.test was 70/30, restored to 100/0",),
+            weight=0,
+        )
+        for phase in (Phase.INITIALIZED, Phase.SUCCEEDED, Phase.FAILED)
+    ),
+    Case(
+        "drift-before-new-revision-restored-then-reset",
+        status(Phase.SUCCEEDED, last_applied_spec=STABLE),
+        observe(at(5), route=(0, 100)),
+        Phase.PROGRESSING,
+        (SetRoute(100, 0), ScaleTarget(to_zero=False)),
+        (
+            "Route of podinfo.test was 0/100, restored to 100/0",
+            "New revision detected! Scaling up podinfo.test",
+        ),
+        weight=0,
+    ),
+    Case(
+        "drift-ignored-while-suspended",
+        status(Phase.PROGRESSING, canary_weight=20, message=SUSPENDED),
+        observe(at(1), route=(70, 30)),
+        Phase.PROGRESSING,
+        spec=make_spec(suspend=True),
+        weight=20,
+        synced=False,
+    ),
+    Case(
+        "drift-ignored-when-target-missing",
+        status(Phase.PROGRESSING, canary_weight=20, message="deployment podinfo not found"),
+        observe(at(1), revision=None, route=(70, 30)),
+        Phase.PROGRESSING,
+        weight=20,
+        synced=False,
+    ),
+    Case(
+        "drift-not-repaired-without-traffic-splitting",
+        status(Phase.PROGRESSING, iterations=1),
+        observe(at(0.5), route=(70, 30), splitting=False),
+        Phase.PROGRESSING,
+        spec=make_spec({"iterations": 3}, provider="kubernetes"),
+        weight=0,
+    ),
+    # ---------------------------------------------------------------- promotion applied, status lost
+    Case(
+        "promotion-already-applied-skips-failing-checks",
+        status(Phase.PROGRESSING, canary_weight=50, failed_checks=4),
+        observe(at(1), primary_revision=NEW, route=(50, 50), checks=(failing(),)),
+        Phase.PROMOTING,
+        (),
+        (ALREADY_PROMOTED,),
+        weight=50,
+        failed_checks=4,
+        condition=(U, "Promoting"),
+        fields={"last_promoted_spec": STABLE, "step_started_at": stamp(1)},
+    ),
+    Case(
+        "promotion-already-applied-before-step-is-due",
+        status(Phase.PROGRESSING, canary_weight=50),
+        observe(at(0.5), primary_revision=NEW),
+        Phase.PROMOTING,
+        (),
+        (ALREADY_PROMOTED,),
+        weight=50,
+    ),
+    Case(
+        "promotion-already-applied-wins-over-target-change",
+        status(Phase.PROGRESSING, canary_weight=50),
+        observe(at(1), revision=NEWER, primary_revision=NEW),
+        Phase.PROMOTING,
+        (),
+        (ALREADY_PROMOTED,),
+        weight=50,
+        fields={"last_applied_spec": NEW},
+    ),
+    Case(
+        "primary-on-promoted-revision-analysis-continues",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(1), primary_revision=STABLE, checks=(passing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(60, 40),),
+        ("Advance podinfo.test canary weight 40",),
+        weight=40,
+    ),
+    Case(
+        "primary-revision-unknown-analysis-continues",
+        status(Phase.PROGRESSING, canary_weight=50),
+        observe(at(1), primary_revision=None, checks=(passing(),)),
+        Phase.PROMOTING,
+        (PromoteToPrimary(revision=NEW),),
+        (PROMOTING,),
+    ),
+    # ---------------------------------------------------------------- maximum weight lowered mid-analysis
+    Case(
+        "max-weight-lowered-routes-down-at-once",
+        status(Phase.PROGRESSING, canary_weight=50),
+        observe(at(0.2), checks=(passing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(70, 30),),
+        ("Lowered podinfo.test canary weight from 50 to 30: above the analysis' maximum weight",),
+        spec=make_spec({"step_weight": 10, "max_weight": 30}),
+        weight=30,
+        fields={"step_started_at": stamp(0), "last_transition_time": stamp(0)},
+    ),
+    Case(
+        "step-weights-shortened-routes-down",
+        status(Phase.PROGRESSING, canary_weight=25),
+        observe(at(1), checks=(passing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(90, 10),),
+        ("Lowered podinfo.test canary weight from 25 to 10: above the analysis' maximum weight",),
+        spec=make_spec({"step_weights": [5, 10]}),
+        weight=10,
+    ),
+    Case(
+        "weight-at-new-maximum-promotes-normally",
+        status(Phase.PROGRESSING, canary_weight=30),
+        observe(at(1), checks=(passing(),)),
+        Phase.PROMOTING,
+        (PromoteToPrimary(revision=NEW),),
+        (PROMOTING,),
+        spec=make_spec({"step_weight": 10, "max_weight": 30}),
+    ),
+    # ---------------------------------------------------------------- suspend, resume, deadlines
+    Case(
+        "resume-after-long-suspend-restarts-deadline",
+        status(Phase.PROGRESSING, canary_weight=20, message=SUSPENDED),
+        observe(at(60), target_ready=False, target_message=NOT_READY),
+        Phase.PROGRESSING,
+        (),
+        (f"Halt advancement canary deployment podinfo.test not ready: {NOT_READY}",),
+        weight=20,
+        fields={"last_transition_time": stamp(60), "step_started_at": stamp(60)},
+    ),
+    Case(
+        "resume-takes-due-step-at-once",
+        status(Phase.PROGRESSING, canary_weight=20, message=SUSPENDED),
+        observe(at(60), checks=(passing(),)),
+        Phase.PROGRESSING,
+        (SetRoute(60, 40),),
+        ("Advance podinfo.test canary weight 40",),
+        weight=40,
+    ),
+    Case(
+        "resume-before-step-due-says-so",
+        status(Phase.PROGRESSING, canary_weight=20, message=SUSPENDED),
+        observe(at(0.5)),
+        Phase.PROGRESSING,
+        weight=20,
+        fields={"message": "resumed after suspension", "last_transition_time": stamp(0.5)},
+    ),
+    Case(
+        "primary-not-ready-past-deadline-rolls-back",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(2), primary_ready=False, primary_message="1 old replicas are pending termination"),
+        Phase.FAILED,
+        (SetRoute(100, 0), ScaleTarget(to_zero=True)),
+        (
+            "Rolling back podinfo.test: Primary podinfo-primary.test is not ready after 60s "
+            "(1 old replicas are pending termination)",
+            CANARY_FAILED,
+        ),
+        spec=make_spec(progress_deadline_seconds=60),
+        weight=0,
+        condition=(F, "Failed"),
+    ),
+    Case(
+        "primary-not-ready-within-deadline-halts",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(1), primary_ready=False, primary_message="1 old replicas are pending termination"),
+        Phase.PROGRESSING,
+        (),
+        ("Halt advancement podinfo-primary.test not ready: 1 old replicas are pending termination",),
+        spec=make_spec(progress_deadline_seconds=120),
+        weight=20,
+    ),
+    # ---------------------------------------------------------------- routers that cannot split traffic
+    Case(
+        "no-traffic-split-refuses-weight-analysis",
+        status(Phase.SUCCEEDED, last_applied_spec=STABLE),
+        observe(at(5), splitting=False),
+        Phase.SUCCEEDED,
+        (),
+        (NO_SPLIT,),
+        spec=KUBERNETES,
+        weight=0,
+        fields={"message": NO_SPLIT, "last_applied_spec": STABLE},
+    ),
+    Case(
+        "no-traffic-split-warns-once",
+        status(Phase.SUCCEEDED, last_applied_spec=STABLE, message=NO_SPLIT),
+        observe(at(6), splitting=False),
+        Phase.SUCCEEDED,
+        spec=KUBERNETES,
+        fields={"last_applied_spec": STABLE},
+    ),
+    Case(
+        "no-traffic-split-mid-analysis-holds",
+        status(Phase.PROGRESSING, canary_weight=0),
+        observe(at(1), splitting=False),
+        Phase.PROGRESSING,
+        (),
+        (NO_SPLIT,),
+        spec=KUBERNETES,
+        weight=0,
+        fields={"message": NO_SPLIT, "step_started_at": stamp(1), "last_transition_time": stamp(0)},
+    ),
+    Case(
+        "no-traffic-split-iterations-start",
+        status(Phase.SUCCEEDED, last_applied_spec=STABLE),
+        observe(at(5), splitting=False),
+        Phase.PROGRESSING,
+        (ScaleTarget(to_zero=False),),
+        ("New revision detected! Scaling up podinfo.test",),
+        spec=make_spec({"iterations": 3}, provider="kubernetes"),
+    ),
+    Case(
+        "no-traffic-split-iterations-advance",
+        status(Phase.PROGRESSING, iterations=1),
+        observe(at(1), splitting=False, checks=(passing(),)),
+        Phase.PROGRESSING,
+        (),
+        ("Advance podinfo.test canary iteration 2/3",),
+        spec=make_spec({"iterations": 3}, provider="kubernetes"),
+        fields={"iterations": 2},
+    ),
+    Case(
+        "no-traffic-split-skip-analysis-promotes",
+        status(Phase.SUCCEEDED, last_applied_spec=STABLE),
+        observe(at(5), splitting=False),
+        Phase.PROMOTING,
+        (PromoteToPrimary(revision=NEW),),
+        ("New revision detected! Promoting podinfo.test without analysis", PROMOTING),
+        spec=make_spec(provider="kubernetes", skip_analysis=True),
+    ),
+    # ---------------------------------------------------------------- routing objects
+    Case(
+        "terminated-does-not-sync-routing",
+        status(Phase.TERMINATED),
+        observe(at(1), route=(70, 30)),
+        Phase.TERMINATED,
+        synced=False,
     ),
 ]
 
@@ -493,7 +840,8 @@ def test_transition(case: Case) -> None:
     got = decision.status
 
     assert got.phase == case.phase
-    assert tuple(a for a in decision.actions if not isinstance(a, EmitEvent)) == case.actions
+    expected = ((SyncRouting(),) if case.synced else ()) + case.actions
+    assert tuple(a for a in decision.actions if not isinstance(a, EmitEvent)) == expected
     assert tuple(e.message for e in decision.events) == case.events
     if case.weight is not None:
         assert got.canary_weight == case.weight
@@ -551,7 +899,7 @@ def test_target_back_restores_condition_message_and_warns_again_next_time() -> N
     assert promoted is not None
     assert promoted.message == "Canary analysis completed successfully, promotion finished."
     assert back.status.message == "podinfo.test found again"
-    assert back.actions == ()
+    assert back.actions == (SyncRouting(),)
     again = decide(SPEC, back.status, observe(at(4), revision=None))
     assert [e.message for e in again.events] == ["deployment podinfo not found"]
 
@@ -574,3 +922,21 @@ def test_unsupported_flagger_fields_are_named_in_a_condition() -> None:
     assert flagged.message is not None and "spec.analysis.mirror" in flagged.message
     cleared = decide(make_spec(), decision.status, observe(at(2), revision=STABLE))
     assert cleared.status.condition("UnsupportedFields") is None
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_promotion_only_with_the_change_to_promoting(case: Case) -> None:
+    """PromoteToPrimary is emitted once, in the decision that moves the Canary to Promoting."""
+    decision = decide(case.spec, case.status, case.obs)
+    promotions = [a for a in decision.actions if isinstance(a, PromoteToPrimary)]
+    if promotions:
+        assert len(promotions) == 1
+        assert decision.status.phase is Phase.PROMOTING
+        assert case.status is not None and case.status.phase is not Phase.PROMOTING
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_sync_routing_comes_first_or_not_at_all(case: Case) -> None:
+    decision = decide(case.spec, case.status, case.obs)
+    syncs = [i for i, a in enumerate(decision.actions) if isinstance(a, SyncRouting)]
+    assert syncs == ([0] if case.synced else [])

@@ -164,7 +164,7 @@ def test_promote_copies_image_and_scale_to_zero(kube: KubeClients) -> None:
     assert before is not None and after is not None
     assert after.hash != before.hash and after.image == "podinfo:6.0.1"
 
-    target.promote(canary)
+    target.promote(canary, after.hash)
     primary = _deployment(kube, "podinfo-primary")
     assert primary is not None
     assert primary["spec"]["template"]["spec"]["containers"][0]["image"] == "podinfo:6.0.1"

@@ -88,3 +88,44 @@ async def test_step_checks_use_templates_secrets_and_metrics_server(
 async def test_no_metrics_means_no_checks(kube: KubeClients) -> None:
     canary = make_canary(analysis={"interval": "15s", "stepWeight": 10})
     assert await measure_checks(canary, kube, "http://127.0.0.1:9") == ()
+
+
+async def test_template_secret_is_never_sent_to_the_canarys_metrics_server(
+    kube: KubeClients, prometheus: PrometheusFixture
+) -> None:
+    """A Canary naming a template (in any namespace) must not redirect the template's credentials."""
+    call_json(kube.core.create_namespace, {"metadata": {"name": "monitoring"}})
+    call_json(
+        kube.core.create_namespaced_secret,
+        "monitoring",
+        {"metadata": {"name": "prom-auth"}, "stringData": {"token": "s3cr3t"}},
+    )
+    call_json(
+        kube.custom.create_namespaced_custom_object,
+        "canary.dev",
+        "v1alpha1",
+        "monitoring",
+        "metrictemplates",
+        {
+            "apiVersion": "canary.dev/v1alpha1",
+            "kind": "MetricTemplate",
+            "metadata": {"name": "shared"},
+            "spec": {
+                "provider": {"type": "prometheus", "secretRef": {"name": "prom-auth"}},
+                "query": "vector(1)",
+            },
+        },
+    )
+    canary = make_canary(
+        metricsServer=prometheus.address,  # "attacker" server: it would receive the bearer token
+        analysis={
+            "interval": "15s",
+            "stepWeight": 10,
+            "metrics": [{"name": "borrowed", "templateRef": {"name": "shared", "namespace": "monitoring"}}],
+        },
+    )
+    (outcome,) = await measure_checks(canary, kube, prometheus.address)
+    assert outcome.verdict is Verdict.ERROR
+    assert outcome.message.startswith(
+        "MetricTemplate shared.monitoring has secretRef prom-auth but no provider.address"
+    )

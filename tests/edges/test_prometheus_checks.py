@@ -9,9 +9,17 @@ from edges_helpers import CANARY_ERROR_RATIO, PrometheusFixture, free_port, make
 
 from canary.api.models import CanaryMetric, MetricTemplateProvider
 from canary.core.observations import Verdict
-from canary.metrics.base import MetricCheck, MetricsQueryError, ResolvedTemplate
+from canary.metrics.base import (
+    MetricCheck,
+    MetricsQueryError,
+    ResolvedTemplate,
+    VectorSample,
+    query_context,
+    revision_sample,
+)
 from canary.metrics.factory import provider_for, secret_strings
 from canary.metrics.prometheus import PrometheusProvider
+from canary.metrics.template import QueryContext, render_query
 
 
 def _metric(**fields: object) -> CanaryMetric:
@@ -131,3 +139,68 @@ def test_provider_from_template_and_secret() -> None:
     assert isinstance(basic, PrometheusProvider)
     assert basic.address == "http://d:9090"
     assert basic._client.auth == ("u", "p")
+
+
+@pytest.mark.parametrize("quoted", ['"{{ variables.v }}"', "'{{ variables.v }}'"])
+def test_apostrophe_in_a_variable_yields_a_query_prometheus_accepts(
+    prometheus: PrometheusFixture, quoted: str
+) -> None:
+    """Escaping ``'`` inside "..." as ``\\'`` made Prometheus answer 400 "unknown escape sequence"."""
+    context = QueryContext("podinfo", "test", "podinfo", "podinfo", "1m", {"v": 'it\'s "quoted"'})
+    query = render_query(
+        "count(istio_requests_total{destination_workload=" + quoted + "}) or vector(7)", context
+    )
+    assert PrometheusProvider(prometheus.address).run_query(query) == 7.0  # parsed; the label matched nothing
+    with pytest.raises(MetricsQueryError, match="400"):  # the old escaping, for contrast
+        PrometheusProvider(prometheus.address).run_query('count(m{p="it\\\'s"})')
+
+
+def test_several_series_are_an_error_not_an_arbitrary_pick(prometheus: PrometheusFixture) -> None:
+    provider = PrometheusProvider(prometheus.address)
+    query = 'istio_requests_total{destination_workload="podinfo"}'  # 200 and 500: two series
+    with pytest.raises(MetricsQueryError, match="query returned 2 series; a check needs one") as info:
+        provider.run_query(query)
+    assert not info.value.retryable
+    started = time.monotonic()
+    outcome = MetricCheck(provider, min_wait=1, max_wait=1).measure(
+        make_canary(), _metric(name="raw", query=query, thresholdRange={"min": 0})
+    )
+    assert outcome.verdict is Verdict.ERROR
+    assert "query returned 2 series; a check needs one" in outcome.message
+    assert time.monotonic() - started < 1, "not retried"
+
+
+def test_no_data_is_not_zero_requests(prometheus: PrometheusFixture) -> None:
+    provider = PrometheusProvider(prometheus.address)
+    canary = make_canary(targetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "absent"})
+    metric = _metric(name="request-success-rate", thresholdRange={"min": 99})
+    assert revision_sample(provider, query_context(canary, metric)) is None
+    assert MetricCheck(provider).measure(canary, metric).samples is None
+    present = revision_sample(provider, query_context(make_canary(), metric))
+    assert present is not None and present.requests > 0
+
+
+class _Exploding:
+    def is_online(self) -> bool:
+        return True
+
+    def run_query(self, query: str) -> float | None:
+        raise KeyError("surprise")
+
+    def run_vector(self, query: str) -> list[VectorSample]:
+        raise KeyError("surprise")
+
+
+def test_measure_never_raises() -> None:
+    metric = _metric(name="request-success-rate", thresholdRange={"min": 99})
+    outcome = MetricCheck(_Exploding()).measure(make_canary(), metric)
+    assert outcome.verdict is Verdict.ERROR
+    assert outcome.message == "metric request-success-rate check failed: KeyError: 'surprise'"
+    assert outcome.threshold_min == 99
+
+    def broken_resolver(canary: object, ref: object) -> ResolvedTemplate:
+        raise RuntimeError("api down")
+
+    templated = _metric(name="t", templateRef={"name": "x"})
+    outcome = MetricCheck(_Exploding(), resolve_template=broken_resolver).measure(make_canary(), templated)
+    assert outcome.verdict is Verdict.ERROR and "RuntimeError: api down" in outcome.message

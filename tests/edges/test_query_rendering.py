@@ -83,7 +83,8 @@ def test_backslashes_and_newlines_cannot_end_the_literal() -> None:
 
 def test_bare_values_must_be_single_tokens() -> None:
     assert render_query("m > {{ variables.limit }}", CONTEXT) == "m > 0.5"
-    assert render_query("sum by ({{ variables.label }}) (m)", CONTEXT) == "sum by (destination_workload) (m)"
+    with pytest.raises(TemplateError, match="only a duration or a number"):
+        render_query("sum by ({{ variables.label }}) (m)", CONTEXT)  # identifiers are expressions
     with pytest.raises(TemplateError, match="outside a string literal"):
         render_query("m > {{ variables.evil }}", CONTEXT)
     with pytest.raises(TemplateError, match="outside a string literal"):
@@ -147,3 +148,51 @@ def test_query_context_from_canary_defaults_interval_to_one_minute() -> None:
         "1m",
     )
     assert query_context(canary, metric, "30s").interval == "30s"
+
+
+def _with_variables(**variables: str) -> QueryContext:
+    return QueryContext(**{**CONTEXT.__dict__, "variables": variables})
+
+
+def test_only_the_enclosing_quote_is_escaped() -> None:
+    """PromQL rejects ``\\'`` inside "..." (and ``\\"`` inside '...'): "unknown escape sequence"."""
+    assert escape_string_content('it\'s "x"') == 'it\'s \\"x\\"'
+    assert escape_string_content('it\'s "x"', "'") == 'it\\\'s "x"'
+    context = _with_variables(v="it's")
+    assert render_query('m{p="{{ variables.v }}"}', context) == 'm{p="it\'s"}'
+    assert render_query("m{p='{{ variables.v }}'}", context) == "m{p='it\\'s'}"
+    with pytest.raises(ValueError, match="quote must be"):
+        escape_string_content("x", "`")
+
+
+@pytest.mark.parametrize("value", ["up", "vector", "Inf", "-Inf", "NaN", "nan", "by", "OR", "0x1f", "1m]"])
+def test_identifiers_keywords_and_special_numbers_are_rejected_outside_literals(value: str) -> None:
+    with pytest.raises(TemplateError, match="outside a string literal"):
+        render_query("vector(1) > {{ variables.limit }}", _with_variables(limit=value))
+
+
+@pytest.mark.parametrize("value", ["0.5", "-2", "1e3", "5m", "1h30m"])
+def test_numbers_and_durations_are_allowed_outside_literals(value: str) -> None:
+    assert (
+        render_query("vector(1) > {{ variables.limit }}", _with_variables(limit=value))
+        == f"vector(1) > {value}"
+    )
+
+
+def test_resource_names_outside_literals_must_be_dns_names_and_not_keywords() -> None:
+    assert render_query("m_{{ target }}", CONTEXT) == "m_podinfo"
+    with pytest.raises(TemplateError, match="a duration, a number or a DNS name"):
+        render_query("m > {{ target }}", QueryContext(**{**CONTEXT.__dict__, "target": "Up"}))
+    with pytest.raises(TemplateError, match="keyword"):
+        render_query("m > {{ namespace }}", QueryContext(**{**CONTEXT.__dict__, "namespace": "inf"}))
+
+
+def test_builtin_queries_use_resource_names_only_inside_literals() -> None:
+    """So the DNS-name allowance outside literals is never exercised by the built-ins."""
+    from canary.metrics.builtin import _BUCKETS, _ERRORS, _REQUESTS, BUILTIN_QUERIES
+
+    hostile = QueryContext(
+        **{**CONTEXT.__dict__, "name": "a b", "namespace": "a b", "target": "a b", "service": "a b"}
+    )
+    for template in (*BUILTIN_QUERIES.values(), _REQUESTS, _ERRORS, _BUCKETS):
+        render_query(template, hostile)  # would raise if any resource key sat outside a literal
