@@ -178,7 +178,8 @@ class Reconciler:
             )
             await asyncio.to_thread(self._patch_status_fields, body, {"phase": "Terminating"})
             await self._apply(canary, edges, decision.actions)
-            await asyncio.to_thread(self._write_status, canary, body, decision.status)
+            final = decision.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+            await asyncio.to_thread(self._patch_status_fields, body, final)
         except (TargetError, RouterError, ApiException, HTTPError) as exc:
             raise kopf.TemporaryError(
                 f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS

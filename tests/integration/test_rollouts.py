@@ -226,10 +226,20 @@ def test_deleting_canary_with_revert_restores_target(cluster: Cluster) -> None:
     # The primary is garbage-collected with its owner and the target gets its replicas back.
     cluster.eventually("the target restored alone", deployments, lambda d: d == {"podinfo": 1}, 30)
     assert cluster.image_of("podinfo") == STABLE_IMAGE
-    with pytest.raises(ApiException) as gone:
-        cluster.route()
-    assert gone.value.status == 404
-    services = {
-        s.metadata.name for s in cluster.clients.core.list_namespaced_service(cluster.namespace).items
-    }
-    assert not {"podinfo-primary", "podinfo-canary"} & services
+
+    def services() -> dict[str, Any]:
+        listing = cluster.clients.core.list_namespaced_service(cluster.namespace)
+        return {s.metadata.name: s for s in listing.items}
+
+    remaining = cluster.eventually(
+        "generated Services removed", services, lambda s: set(s) == {"podinfo"}, 30
+    )
+    apex = remaining["podinfo"]
+    assert apex.spec.selector == {"app": "podinfo"}, "the apex Service now selects the restored target"
+    assert not apex.metadata.owner_references, "the apex Service outlives the Canary"
+    # Traffic keeps flowing: the route survives and sends everything to the apex Service.
+    route = cluster.route()
+    assert not route["metadata"].get("ownerReferences")
+    assert [(b["name"], b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]] == [
+        ("podinfo", 100)
+    ]
