@@ -12,6 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+# Imported before any test starts threads: CPython 3.11.7 can fail to compile a module first imported
+# while other threads compile ("AST constructor recursion depth mismatch"); hypothesis's plugin does so.
+import hypothesis  # noqa: F401
 import pytest
 
 from canary.sandbox.prometheus import PROMETHEUS_BIN, PrometheusProcess

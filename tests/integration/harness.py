@@ -19,14 +19,12 @@ from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
 
-from canary.demo.manifests import deployment
+from canary.api.models import GROUP, PLURAL, VERSION
+from canary.demo.manifests import STABLE_IMAGE, deployment
 from canary.kube import KubeClients, load_clients
 
-GROUP, VERSION, PLURAL = "canary.dev", "v1alpha1", "canaries"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = "podinfo"
-STABLE_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.0"
-GOOD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.1"
-BAD_IMAGE = "ghcr.io/stefanprodan/podinfo:6.7.2-bad"
 POLL_SECONDS = 0.2
 T = TypeVar("T")
 

@@ -10,14 +10,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
 import yaml
-from harness import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE, Cluster, OperatorProcess, canary
+from harness import Cluster, OperatorProcess, canary
 from kubernetes.client.exceptions import ApiException
 from reference_data import HTTPROUTE_CRD
+
+from canary.demo.manifests import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE
 
 pytestmark = pytest.mark.integration
 
@@ -138,9 +141,9 @@ def test_operator_restart_mid_analysis_continues_at_same_weight(
     assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
 
 
-def test_invalid_canary_is_refused_with_field_path(cluster: Cluster) -> None:
+def test_invalid_canary_is_refused_with_field_path(cluster: Cluster, tmp_path: Path) -> None:
     bad = canary(cluster.namespace, step_weight=150)
-    path = f"/tmp/canary-invalid-{cluster.namespace}.yaml"
+    path = str(tmp_path / "canary.yaml")
     with open(path, "w") as f:
         yaml.safe_dump(bad, f)
     result = cluster.kubectl("apply", "-f", path)
