@@ -11,6 +11,7 @@ default configuration is mutated, so tests can point two bundles at two servers.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+logger = logging.getLogger(__name__)
+
 __all__ = [
     "CONFLICT_ATTEMPTS",
     "KubeClients",
@@ -30,9 +33,11 @@ __all__ = [
     "is_conflict",
     "is_not_found",
     "load_clients",
+    "load_configuration",
     "owner_reference",
     "read_optional",
     "retry_on_conflict",
+    "revert_unless_gone",
 ]
 
 if TYPE_CHECKING:
@@ -127,6 +132,16 @@ def retry_on_conflict(read_modify_write: Callable[[], T], attempts: int = CONFLI
 
 class MissingUidError(ValueError):
     """An ownerReference was asked for an object the API server has not given a uid yet."""
+
+
+def revert_unless_gone(read_modify_write: Callable[[], None], what: str) -> None:
+    """A finalizing read-modify-write (retried on 409); an object deleted meanwhile leaves nothing to revert."""
+    try:
+        retry_on_conflict(read_modify_write)
+    except ApiException as exc:
+        if not is_not_found(exc):
+            raise
+        logger.info("%s vanished while reverting; nothing left to revert", what)
 
 
 def owner_reference(canary: Canary) -> dict[str, Any]:

@@ -12,17 +12,15 @@ import copy
 import logging
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from canary.api.models import Canary, GatewayRef
 from canary.kube import (
     KubeClients,
     call_json,
     drop_owner_references,
-    is_not_found,
     owner_reference,
     read_optional,
     retry_on_conflict,
+    revert_unless_gone,
 )
 from canary.routers.base import RouterError, service_names
 from canary.targets.workload import without_flux_keys
@@ -316,11 +314,4 @@ class GatewayAPIRouter:
             if changed:
                 self._replace(canary, apex, updated)
 
-        try:
-            retry_on_conflict(revert)
-        except ApiException as exc:
-            if not is_not_found(exc):
-                raise
-            logger.info(
-                "canary %s.%s: HTTPRoute %s vanished while reverting", canary.name, canary.namespace, apex
-            )
+        revert_unless_gone(revert, f"canary {canary.name}.{canary.namespace}: HTTPRoute {apex}")

@@ -12,17 +12,15 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from canary.api.models import Canary, CanaryService, CustomMetadata
 from canary.kube import (
     KubeClients,
     call_json,
     drop_owner_references,
-    is_not_found,
     owner_reference,
     read_optional,
     retry_on_conflict,
+    revert_unless_gone,
 )
 from canary.routers.base import RouterError, service_names
 from canary.targets.base import TargetError
@@ -207,11 +205,4 @@ class KubernetesRouter:
             if changed:
                 call_json(self._core.replace_namespaced_service, apex, namespace, updated)
 
-        try:
-            retry_on_conflict(revert)
-        except ApiException as exc:
-            if not is_not_found(exc):
-                raise
-            logger.info(
-                "canary %s.%s: apex service %s vanished while reverting", canary.name, namespace, apex
-            )
+        revert_unless_gone(revert, f"canary {canary.name}.{namespace}: apex service {apex}")

@@ -19,10 +19,10 @@ from canary.kube import (
     KubeClients,
     call_json,
     is_conflict,
-    is_not_found,
     owner_reference,
     read_optional,
     retry_on_conflict,
+    revert_unless_gone,
 )
 from canary.targets.base import StaleRevisionError, TargetError, TargetObservation
 from canary.targets.workload import (
@@ -465,11 +465,4 @@ class DeploymentTarget:
                 return
             call_json(self._apps.replace_namespaced_deployment, target_name, namespace, updated)
 
-        try:
-            retry_on_conflict(revert)
-        except ApiException as exc:
-            if not is_not_found(exc):
-                raise
-            logger.info(
-                "canary %s.%s: deployment %s vanished while reverting", canary.name, namespace, target_name
-            )
+        revert_unless_gone(revert, f"canary {canary.name}.{namespace}: deployment {target_name}")
