@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from kubernetes.client.exceptions import ApiException
+from waiting import eventually
 
 from canary.api.models import GROUP, PLURAL, VERSION
 from canary.demo.manifests import STABLE_IMAGE, deployment
@@ -213,16 +213,8 @@ class Cluster:
 
     @staticmethod
     def eventually(what: str, probe: Callable[[], T], done: Callable[[T], bool], timeout: float) -> T:
-        """Await a condition by polling `probe` until `done(value)`; fail with the last value seen."""
-        deadline = time.monotonic() + timeout
-        value: T | None = None
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ApiException):
-                value = probe()
-                if done(value):
-                    return value
-            time.sleep(POLL_SECONDS)
-        raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {value}")
+        """Await a condition on the cluster; API errors (an object not there yet) count as "not yet"."""
+        return eventually(what, probe, done, timeout, interval=POLL_SECONDS, ignore=(ApiException,))
 
     def wait_for(
         self, what: str, predicate: Callable[[dict[str, Any]], bool], timeout: float, name: str = APP

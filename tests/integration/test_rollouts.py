@@ -6,6 +6,7 @@ asserts what a user sees: phase and conditions, route weights, the primary's ima
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -188,10 +189,11 @@ def test_kubectl_get_canaries_shows_printer_columns(cluster: Cluster) -> None:
     header, row = result.stdout.splitlines()[:2]
     assert header.split()[:3] == ["NAME", "STATUS", "WEIGHT"]
     assert row.split()[:3] == ["podinfo", "Initialized", "0"]
+    # `canary status`, reached the way users do: as a kubectl plugin found on PATH.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     shown = subprocess.run(
-        [sys.executable, "-m", "canary", "status", "podinfo", "-n", cluster.namespace,
-         "--kubeconfig", cluster.kubeconfig],
-        capture_output=True, text=True, timeout=30, check=False,
+        ["kubectl", "canary", "status", "podinfo", "-n", cluster.namespace, "--kubeconfig", cluster.kubeconfig],
+        capture_output=True, text=True, timeout=30, check=False, env=env,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "Initialized" in shown.stdout

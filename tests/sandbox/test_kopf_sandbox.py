@@ -5,24 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
 import pytest
 from conftest import Http
+from waiting import eventually
 
 from canary.sandbox.apiserver import ApiServerThread
 
 THINGS = "/apis/test.canary.dev/v1/namespaces/default/things"
-
-
-def _await(predicate: Callable[[], bool], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 class Operator:
@@ -114,16 +107,24 @@ def test_kopf_handles_lifecycle(operator: Operator, http: Http, api_server: ApiS
             "spec": {"weight": 5},
         },
     )
-    _await(lambda: http.get(f"{THINGS}/a").json().get("status", {}).get("phase") == "Ready")
+    eventually(
+        "phase Ready",
+        lambda: http.get(f"{THINGS}/a").json().get("status", {}).get("phase") == "Ready",
+        timeout=15,
+    )
     obj = http.get(f"{THINGS}/a").json()
     assert "test.canary.dev/finalizer" in obj["metadata"]["finalizers"]
     assert obj["status"]["created"] == {"weight": 5}  # handler result stored in status by kopf
 
     http.patch(f"{THINGS}/a", {"spec": {"weight": 7}})
-    _await(lambda: http.get(f"{THINGS}/a").json().get("status", {}).get("phase") == "Updated-7")
+    eventually(
+        "phase Updated-7",
+        lambda: http.get(f"{THINGS}/a").json().get("status", {}).get("phase") == "Updated-7",
+        timeout=15,
+    )
 
     http.delete(f"{THINGS}/a")
-    _await(lambda: http.get(f"{THINGS}/a").status_code == 404)
+    eventually("the object gone", lambda: http.get(f"{THINGS}/a").status_code == 404, timeout=15)
     assert [kind for kind, _ in operator.seen] == ["create", "update", "delete"]
 
     def posted() -> bool:  # kopf posts k8s events from a background task
@@ -132,4 +133,4 @@ def test_kopf_handles_lifecycle(operator: Operator, http: Http, api_server: ApiS
         ]
         return any(e["reason"] == "Tested" and e["involvedObject"]["kind"] == "Thing" for e in events)
 
-    _await(posted)
+    eventually("the Tested event", posted, timeout=15)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from conftest import TEST_CRD, Http
 from reference_data import REFERENCE_CRDS
+from waiting import eventually
 
 from canary.sandbox.apiserver import ApiServerThread
 
@@ -135,13 +136,6 @@ def test_reference_crds_register_and_accept_objects(kubectl: Kubectl, http: Http
     assert proc.returncode != 0 and "is invalid" in proc.stderr
 
 
-def _await(predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
-
-
 def test_wait_for_condition(kubectl: Kubectl, http: Http, api_server: ApiServerThread) -> None:
     kubectl("apply", "-f", "-", stdin=_yaml(TEST_CRD))
     kubectl("apply", "-f", "-", stdin=_yaml(_thing("a"), _thing("b")))
@@ -158,14 +152,20 @@ def test_wait_for_condition(kubectl: Kubectl, http: Http, api_server: ApiServerT
     # the condition on another object must not satisfy the wait
     waiter = threading.Thread(target=wait, args=("a", "2s"))
     waiter.start()
-    _await(lambda: api_server.call(api_server.store.watcher_count, "things.test.canary.dev") > 0)
+    eventually(
+        "kubectl watching things",
+        lambda: api_server.call(api_server.store.watcher_count, "things.test.canary.dev") > 0,
+    )
     http.patch(f"{things}/b/status", ready)
     waiter.join(timeout=15)
     assert result["a"].returncode != 0 and "timed out" in result["a"].stderr
 
     waiter = threading.Thread(target=wait, args=("a", "10s"))
     waiter.start()
-    _await(lambda: api_server.call(api_server.store.watcher_count, "things.test.canary.dev") > 0)
+    eventually(
+        "kubectl watching things",
+        lambda: api_server.call(api_server.store.watcher_count, "things.test.canary.dev") > 0,
+    )
     set_at = time.monotonic()
     http.patch(f"{things}/a/status", ready)
     waiter.join(timeout=15)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
+from waiting import eventually
 
 from canary.sandbox.backends import Backend, BackendRegistry
 from canary.sandbox.prometheus import PROMETHEUS_BIN
@@ -168,16 +169,6 @@ class Api:
         assert resp.status_code == 200, resp.text
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @dataclass
 class Traffic:
     """The module's sandbox and when both workloads became ready (steady traffic from then on)."""
@@ -205,10 +196,10 @@ def traffic() -> Iterator[Traffic]:
             api.create(f"/api/v1/namespaces/{NS}/services", svc)
         api.create(f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes", httproute(80, 20))
         registry = sb.registry
-        wait_for(
+        eventually(
+            "both demo-app processes",
             lambda: all((b := registry.get(NS, n)) and b.port for n in ("podinfo", "podinfo-primary")),
-            20,
-            "processes",
+            timeout=20,
         )
         yield Traffic(sb, time.monotonic())
 
@@ -280,6 +271,6 @@ def test_route_change_takes_effect(traffic: Traffic) -> None:
         [entry] = [e for e in traffic.sb.dataplane.entry_points if e.key == f"HTTPRoute/{NS}/podinfo"]
         return {b.service: b.weight for b in entry.backends} == {"podinfo-primary": 0, "podinfo-canary": 100}
 
-    wait_for(canary_only, 5, "the data plane to see the new weights")
+    eventually("the data plane to see the new weights", canary_only, timeout=5)
     routes = requests.get(traffic.sb.dataplane.url + "/routes", timeout=5).json()
     assert routes["sent"] > 0 and routes["routes"]
