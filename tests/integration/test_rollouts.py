@@ -248,3 +248,15 @@ def test_deleting_canary_with_revert_restores_target(cluster: Cluster) -> None:
     assert [(b["name"], b.get("weight", 1)) for b in route["spec"]["rules"][0]["backendRefs"]] == [
         ("podinfo", 100)
     ]
+
+
+def test_canary_never_ready_is_rolled_back_after_progress_deadline(cluster: Cluster) -> None:
+    bootstrap(cluster, progressDeadlineSeconds=8)
+    cluster.set_image("ghcr.io/stefanprodan/podinfo:6.7.4-crash")  # the sandbox never makes it ready
+    status = cluster.wait_phase("Failed", 60)
+    assert "not ready" in str(cluster.condition("Promoted").get("message", "")) + str(
+        status.get("message")
+    ), status
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+    assert cluster.replicas_of("podinfo") == 0
+    assert cluster.image_of("podinfo-primary") == STABLE_IMAGE
