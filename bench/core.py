@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from canary.api.models import CanarySpec, CanaryStatus, Phase
 from canary.core.conditions import format_timestamp
 from canary.core.machine import Decision, decide
-from canary.core.observations import CanaryRef, CheckOutcome, Observation, Revision, Verdict, WorkloadState
+from canary.core.observations import CanaryRef, Measurement, Observation, Revision, WorkloadState
 from canary.core.simulate import EPOCH, Tick, simulate
 
 from . import Figure, batches, median, percentile, ratio
@@ -63,19 +63,14 @@ def make_spec() -> CanarySpec:
     )
 
 
-def outcomes(good: bool) -> tuple[CheckOutcome, ...]:
-    """The two metric checks, both passing or the success rate failing."""
-    rate = CheckOutcome(
-        "request-success-rate",
-        Verdict.SUCCESSFUL if good else Verdict.FAILED,
-        99.9 if good else 91.3,
-        threshold_min=99,
-    )
-    duration = CheckOutcome("request-duration", Verdict.SUCCESSFUL, 120.0, threshold_max=500)
+def measurements(good: bool) -> tuple[Measurement, ...]:
+    """The two metrics' values: both within their thresholds, or the success rate below 99."""
+    rate = Measurement.of("request-success-rate", 99.9 if good else 91.3)
+    duration = Measurement.of("request-duration", 120.0)
     return (rate, duration)
 
 
-def observe(now: datetime, checks: tuple[CheckOutcome, ...] | None) -> Observation:
+def observe(now: datetime, checks: tuple[Measurement, ...] | None) -> Observation:
     """Healthy target and primary running the new revision."""
     return Observation(
         now=now,
@@ -89,7 +84,7 @@ def observe(now: datetime, checks: tuple[CheckOutcome, ...] | None) -> Observati
 
 def world(good: bool) -> Callable[[Tick], Observation]:
     """Observation function for :func:`simulate`: checks only when the core wants them."""
-    checks = outcomes(good)
+    checks = measurements(good)
 
     def observe_tick(tick: Tick) -> Observation:
         return observe(tick.now, checks if tick.checks_due else None)
@@ -130,7 +125,7 @@ def progressing_call(spec: CanarySpec) -> Callable[[], Decision]:
         step_started_at=stamp,
         last_transition_time=stamp,
     )
-    obs = observe(started.replace(minute=1), outcomes(True))
+    obs = observe(started.replace(minute=1), measurements(True))
     decision = decide(spec, status, obs)
     if decision.status.canary_weight != 30:
         raise RuntimeError(f"benchmark setup: expected an advance to 30, got {decision.status.message}")

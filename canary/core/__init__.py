@@ -14,13 +14,22 @@ from canary.core.actions import (
     SetRoute,
     SyncRouting,
 )
-from canary.core.checks import UNMEASURED_COUNTS_AS_FAILED_CHECK, JudgmentKind, StepJudgment, classify, judge
+from canary.core.checks import (
+    UNMEASURED_COUNTS_AS_FAILED_CHECK,
+    JudgmentKind,
+    StepJudgment,
+    classify,
+    classify_measurement,
+    judge,
+)
 from canary.core.conditions import set_condition
-from canary.core.machine import Decision, checks_due, decide, finalize, next_tick_in
+from canary.core.machine import Decision, checks_due, classify_checks, decide, finalize, next_tick_in
 from canary.core.observations import (
     CanaryRef,
     CheckOutcome,
+    Measurement,
     Observation,
+    ProviderOutcome,
     Revision,
     RevisionSample,
     RevisionSamples,
@@ -38,8 +47,10 @@ __all__ = [
     "Finalize",
     "InitializePrimary",
     "JudgmentKind",
+    "Measurement",
     "Observation",
     "PromoteToPrimary",
+    "ProviderOutcome",
     "Revision",
     "RevisionSample",
     "RevisionSamples",
@@ -51,6 +62,8 @@ __all__ = [
     "WorkloadState",
     "checks_due",
     "classify",
+    "classify_checks",
+    "classify_measurement",
     "decide",
     "finalize",
     "judge",

@@ -1,7 +1,9 @@
 """Pure evaluation of metric checks: per-metric classification, then scoring of the step.
 
-Kayenta's seam: :func:`classify` turns one measured value into a :class:`Verdict`;
-:func:`judge` combines the verdicts of one analysis step into a :class:`StepJudgment`. A later
+The edge only measures (:class:`~canary.core.observations.Measurement`: a value, no data, or a
+provider error); every judgment of a value happens here. Kayenta's seam:
+:func:`classify_measurement` (via :func:`classify`) turns one measurement and its threshold range
+into a :class:`CheckOutcome` with a :class:`Verdict`; :func:`judge` combines the verdicts of one analysis step into a :class:`StepJudgment`. A later
 statistical judge (canary vs primary from ``CheckOutcome.samples``) replaces ``classify`` for
 some metrics without touching ``judge`` or the state machine.
 
@@ -25,14 +27,16 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from canary.core.observations import CanaryRef, CheckOutcome, Verdict
+from canary.core.observations import CanaryRef, CheckOutcome, Measurement, ProviderOutcome, Verdict
 
 __all__ = [
     "UNMEASURED_COUNTS_AS_FAILED_CHECK",
     "JudgmentKind",
     "StepJudgment",
     "ThresholdRangeLike",
+    "check_message",
     "classify",
+    "classify_measurement",
     "format_number",
     "halt_message",
     "judge",
@@ -75,6 +79,46 @@ def classify(
     if threshold_range.max is not None and value > threshold_range.max:
         return Verdict.FAILED
     return Verdict.SUCCESSFUL
+
+
+def classify_measurement(
+    measurement: Measurement, threshold_range: ThresholdRangeLike | None
+) -> CheckOutcome:
+    """Classify what the edge measured: provider ERROR -> ERROR, NO_DATA -> INCONCLUSIVE, else
+    :func:`classify` of the value against the (inclusive) range."""
+    if measurement.outcome is ProviderOutcome.ERROR:
+        verdict = Verdict.ERROR
+    elif measurement.outcome is ProviderOutcome.NO_DATA:
+        verdict = Verdict.INCONCLUSIVE
+    else:
+        verdict = classify(measurement.value, threshold_range)
+    return CheckOutcome(
+        name=measurement.name,
+        verdict=verdict,
+        value=measurement.value,
+        threshold_min=threshold_range.min if threshold_range is not None else None,
+        threshold_max=threshold_range.max if threshold_range is not None else None,
+        message=measurement.message,
+        primary_value=measurement.primary_value,
+        samples=measurement.samples,
+    )
+
+
+def check_message(outcome: CheckOutcome) -> str:
+    """Short status text for one classified check: why it did not pass ("" when it passed)."""
+    value = outcome.value
+    if outcome.verdict is Verdict.FAILED and value is not None:
+        if outcome.threshold_min is not None and value < outcome.threshold_min:
+            return f"{outcome.name} {value:.2f} < {format_number(outcome.threshold_min)}"
+        if outcome.threshold_max is not None and value > outcome.threshold_max:
+            return f"{outcome.name} {value:.2f} > {format_number(outcome.threshold_max)}"
+    if outcome.verdict is Verdict.INCONCLUSIVE:
+        if value is not None and math.isinf(value):
+            return non_finite_message(outcome.name, value) or ""
+        return outcome.message or f"no values found for metric {outcome.name}"
+    if outcome.verdict is Verdict.ERROR:
+        return outcome.message or "unknown error"
+    return outcome.message
 
 
 def non_finite_message(name: str, value: float | None) -> str | None:

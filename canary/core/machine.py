@@ -58,6 +58,7 @@ from canary.api.models import (
     CheckResult,
     ConditionStatus,
     Phase,
+    ThresholdRange,
     parse_time,
     unsupported_fields,
 )
@@ -71,9 +72,9 @@ from canary.core.actions import (
     SetRoute,
     SyncRouting,
 )
-from canary.core.checks import halt_message, judge
+from canary.core.checks import check_message, classify_measurement, halt_message, judge
 from canary.core.conditions import format_timestamp, promoted_condition, set_condition
-from canary.core.observations import CanaryRef, CheckOutcome, Observation
+from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation
 from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
 
 __all__ = [
@@ -82,6 +83,7 @@ __all__ = [
     "MIN_TICK_SECONDS",
     "Decision",
     "checks_due",
+    "classify_checks",
     "decide",
     "finalize",
     "next_tick_in",
@@ -644,8 +646,9 @@ def _analyse(draft: _Draft) -> Decision:
         # Not measured this tick (the operator asks checks_due first); judge on the next tick.
         return draft.finish("waiting for metric checks")
 
-    judgment = judge(obs.checks)
-    draft.set(checks=[_check_result(o, draft.stamp) for o in obs.checks])
+    outcomes = classify_checks(spec, obs.checks)
+    judgment = judge(outcomes)
+    draft.set(checks=[_check_result(o, draft.stamp) for o in outcomes])
     if not judgment.passed:
         messages = [halt_message(o, draft.ref) for o in judgment.reasons]
         for text in messages:
@@ -757,6 +760,28 @@ def _threshold_message(draft: _Draft, failed: int) -> str:
     return f"Rolling back {draft.canary} failed checks threshold reached {failed}"
 
 
+def classify_checks(spec: CanarySpec, measurements: tuple[Measurement, ...]) -> tuple[CheckOutcome, ...]:
+    """Classify each measurement against its metric's range in the spec (matched by name).
+
+    A measurement of a metric the spec does not define cannot be judged: it is an ERROR, never
+    a pass.
+    """
+    ranges: dict[str, ThresholdRange] = {}
+    for metric in spec.analysis.metrics or []:
+        ranges.setdefault(metric.name, metric.effective_range)
+    outcomes: list[CheckOutcome] = []
+    for measurement in measurements:
+        threshold = ranges.get(measurement.name)
+        if threshold is None:
+            unknown = Measurement.error(
+                measurement.name, f"metric {measurement.name} is not defined in spec.analysis.metrics"
+            )
+            outcomes.append(classify_measurement(unknown, None))
+        else:
+            outcomes.append(classify_measurement(measurement, threshold))
+    return tuple(outcomes)
+
+
 def _check_result(outcome: CheckOutcome, stamp: str) -> CheckResult:
     return CheckResult(
         name=outcome.name,
@@ -764,7 +789,7 @@ def _check_result(outcome: CheckOutcome, stamp: str) -> CheckResult:
         value=outcome.value,
         threshold_min=outcome.threshold_min,
         threshold_max=outcome.threshold_max,
-        message=outcome.message or None,
+        message=check_message(outcome) or None,
         primary_value=outcome.primary_value,
         time=stamp,
     )

@@ -7,18 +7,23 @@ and of Kubernetes types is what lets the core be table-tested and replayed by th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-# The API's enum and revision identity are reused, so a CheckOutcome's verdict and the observed
-# revision can be written to the status without translation. Verdict follows Argo's vocabulary:
-# INCONCLUSIVE (no data) and ERROR (provider failed) are kept apart from FAILED (metric is bad).
+# The API's enum and revision identity are reused, so a CheckOutcome's verdict (decided by the
+# core, see canary.core.checks) and the observed revision can be written to the status without
+# translation. Verdict follows Argo's vocabulary: INCONCLUSIVE (no data) and ERROR (provider
+# failed) are kept apart from FAILED (metric is bad).
 from canary.api.models import Revision, Verdict
 
 __all__ = [
     "CanaryRef",
     "CheckOutcome",
+    "Measurement",
     "Observation",
+    "ProviderOutcome",
     "Revision",
     "RevisionSample",
     "RevisionSamples",
@@ -84,9 +89,79 @@ class RevisionSamples:
     window_seconds: float | None = None
 
 
+class ProviderOutcome(StrEnum):
+    """What the metrics provider answered for one metric, before any judgment of the value."""
+
+    MEASURED = "Measured"
+    """A number came back (possibly ±Inf, which the core does not accept as a measurement)."""
+    NO_DATA = "NoData"
+    """The query ran but answered nothing usable: an empty result or NaN (0/0, no traffic)."""
+    ERROR = "Error"
+    """The provider could not answer (unreachable, bad query, missing template...)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What the edge measured for one ``analysis.metrics[]`` entry this tick; no verdict yet.
+
+    The edge only measures; :func:`canary.core.checks.classify_measurement` compares the value
+    with the metric's threshold from the spec. ``message`` is the provider's explanation (the
+    error text, or why there is no data); ``primary_value`` is the same metric for the primary
+    (display only) and ``samples`` are raw counts for a statistical judge.
+    """
+
+    name: str
+    outcome: ProviderOutcome
+    value: float | None = None
+    message: str = ""
+    primary_value: float | None = None
+    samples: RevisionSamples | None = None
+
+    def __post_init__(self) -> None:
+        """A MEASURED outcome without a value, or an ERROR with one, would be a lie."""
+        if self.outcome is ProviderOutcome.MEASURED and self.value is None:
+            raise ValueError(f"measurement {self.name}: MEASURED needs a value")
+        if self.outcome is ProviderOutcome.ERROR and self.value is not None:
+            raise ValueError(f"measurement {self.name}: ERROR carries no value")
+
+    @classmethod
+    def of(
+        cls,
+        name: str,
+        value: float | None,
+        *,
+        primary_value: float | None = None,
+        samples: RevisionSamples | None = None,
+    ) -> Measurement:
+        """The provider's answer: None (empty result) and NaN are NO_DATA, anything else MEASURED."""
+        no_data = value is None or math.isnan(value)
+        return cls(
+            name=name,
+            outcome=ProviderOutcome.NO_DATA if no_data else ProviderOutcome.MEASURED,
+            value=value,
+            primary_value=primary_value,
+            samples=samples,
+        )
+
+    @classmethod
+    def no_data(cls, name: str, message: str = "") -> Measurement:
+        """The query answered nothing; ``message`` may say why."""
+        return cls(name=name, outcome=ProviderOutcome.NO_DATA, message=message)
+
+    @classmethod
+    def error(cls, name: str, message: str) -> Measurement:
+        """The provider failed; ``message`` says how."""
+        return cls(name=name, outcome=ProviderOutcome.ERROR, message=message)
+
+
 @dataclass(frozen=True)
 class CheckOutcome:
-    """Result of one metric check this tick: its classification and the numbers behind it."""
+    """One measurement classified by the core against its metric's threshold range.
+
+    ``message`` is the provider's explanation carried over from the :class:`Measurement` (error
+    text, or why there is no data); the status and event wording is built from these fields by
+    :mod:`canary.core.checks`.
+    """
 
     name: str
     verdict: Verdict
@@ -105,7 +180,8 @@ class Observation:
     ``now`` is the only clock the core reads (timezone-aware UTC). ``target_revision`` is None
     when the target Deployment is missing. ``checks`` is None when metrics were not queried this
     tick (see :func:`~canary.core.machine.checks_due`), which is different from an empty tuple
-    (queried, but the Canary defines no metrics).
+    (queried, but the Canary defines no metrics). The measurements carry no verdict: ``decide``
+    classifies them against ``spec.analysis.metrics[].effective_range``.
 
     ``route_weights`` is the live ``(primary, canary)`` split read from the router, or None when
     no route was observed (not created yet, or not applicable); the core restores the split the
@@ -120,7 +196,7 @@ class Observation:
     target_revision: Revision | None
     target: WorkloadState
     primary: WorkloadState
-    checks: tuple[CheckOutcome, ...] | None = None
+    checks: tuple[Measurement, ...] | None = None
     route_weights: tuple[int, int] | None = None
     primary_revision: str | None = None
     traffic_splitting: bool = True

@@ -1,7 +1,10 @@
 """Run :func:`~canary.core.machine.decide` over scripted observations with a fake clock.
 
-Used by the tests and later by benchmarks: the same pure core the operator runs, fed by a
-function that plays the world (readiness, revisions, metric outcomes) tick by tick.
+Used by the tests and the benchmarks: the same pure core the operator runs, fed by a function
+that plays the world (readiness, revisions, measured metric values) tick by tick. The world
+supplies :class:`~canary.core.observations.Measurement` values, as the metric edge does; the
+core classifies them against the spec's thresholds, so a simulated run exercises the same
+judgment as the operator.
 """
 
 from __future__ import annotations

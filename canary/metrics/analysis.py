@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 
 from canary.api.models import Canary
-from canary.core.observations import CheckOutcome
+from canary.core.observations import Measurement
 from canary.kube import KubeClients
 from canary.metrics.base import MetricCheck
 from canary.metrics.factory import metric_check_for
@@ -17,15 +17,15 @@ from canary.metrics.factory import metric_check_for
 __all__ = ["measure_checks", "measure_checks_sync"]
 
 
-def measure_checks_sync(canary: Canary, check: MetricCheck) -> tuple[CheckOutcome, ...]:
+def measure_checks_sync(canary: Canary, check: MetricCheck) -> tuple[Measurement, ...]:
     """Every metric of the Canary, in spec order, one after the other (for callers without a loop)."""
     return tuple(check.measure(canary, metric) for metric in canary.spec.analysis.metrics or [])
 
 
 async def measure_checks(
     canary: Canary, clients: KubeClients, default_address: str
-) -> tuple[CheckOutcome, ...]:
-    """Every metric of the Canary, in spec order; never raises for provider trouble (ERROR outcomes instead).
+) -> tuple[Measurement, ...]:
+    """Every metric of the Canary, in spec order; never raises for provider trouble (provider ERROR measurements instead).
 
     ``default_address`` is the operator's Prometheus; ``spec.metricsServer`` and a template's
     ``provider.address`` take precedence over it.

@@ -1,11 +1,12 @@
 """The metrics-provider interface (Flagger's ``providers.Interface``) and metric checks at the edge.
 
-A :class:`MetricCheck` turns one ``analysis.metrics[]`` entry into a :class:`CheckOutcome`:
-pick the query (built-in, inline or MetricTemplate), render it safely, run it with bounded
-retries, and classify the value with the core's pure :func:`canary.core.checks.classify`.
-Failures never raise: "the provider failed" (or anything else went wrong) is an ERROR
-outcome and "no data" is INCONCLUSIVE, both distinct from FAILED (the metric is bad).  A query
-answering with several series is an ERROR too: a check compares one number with its threshold.
+A :class:`MetricCheck` turns one ``analysis.metrics[]`` entry into a :class:`Measurement`:
+pick the query (built-in, inline or MetricTemplate), render it safely and run it with bounded
+retries. The edge only measures; the core classifies the value against the metric's threshold
+(:func:`canary.core.checks.classify_measurement`). Failures never raise: "the provider failed"
+(or anything else went wrong) is a provider ERROR and an empty result or NaN is NO_DATA, kept
+apart in :class:`ProviderOutcome`.  A query answering with several series is an ERROR too: a
+check compares one number with its threshold.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from canary.api.duration import duration_seconds
 from canary.api.models import Canary, CanaryMetric, TemplateRef
-from canary.core.checks import classify, format_number
-from canary.core.observations import CheckOutcome, RevisionSample, RevisionSamples, Verdict
+from canary.core.observations import Measurement, RevisionSample, RevisionSamples
 from canary.metrics.builtin import BUILTIN_QUERIES, builtin_query, revision_queries
 from canary.metrics.template import QueryContext, TemplateError, render_query
 from canary.routers.base import service_names
@@ -100,10 +100,10 @@ class TemplateResolver(Protocol):
 
 @dataclass
 class MetricCheck:
-    """Measures one metric of a Canary and classifies it (never raises for provider trouble).
+    """Measures one metric of a Canary (never raises for provider trouble; never judges the value).
 
     ``attempts``/``min_wait``/``max_wait`` bound the retries of a failing provider: with the
-    defaults a dead Prometheus is reported as ERROR in about two seconds at most.
+    defaults a dead Prometheus is reported as a provider ERROR in about two seconds at most.
     """
 
     provider: MetricsProvider
@@ -113,33 +113,28 @@ class MetricCheck:
     max_wait: float = 1.0
     collect_samples: bool = True
 
-    def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> CheckOutcome:
-        """Run the metric's query over ``interval`` (default: the metric's, else 1m) and classify it.
+    def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> Measurement:
+        """Run the metric's query over ``interval`` (default: the metric's, else 1m).
 
-        Never raises: any exception, expected or not, becomes an ERROR outcome carrying its message.
+        Never raises: any exception, expected or not, becomes a provider ERROR carrying its message.
         """
         try:
             return self._measure(canary, metric, interval)
-        except Exception as exc:  # the contract: a broken check is an ERROR outcome, not a crash
+        except Exception as exc:  # the contract: a broken check is a provider ERROR, not a crash
             logger.warning("metric %s check failed unexpectedly", metric.name, exc_info=True)
-            try:
-                threshold = metric.effective_range
-                low, high = threshold.min, threshold.max
-            except Exception:  # a metric whose threshold cannot even be read
-                low = high = None
-            return _OutcomeFactory(metric.name, low, high).error(
-                f"metric {metric.name} check failed: {type(exc).__name__}: {exc}"
+            return Measurement.error(
+                metric.name, f"metric {metric.name} check failed: {type(exc).__name__}: {exc}"
             )
 
-    def _measure(self, canary: Canary, metric: CanaryMetric, interval: str | None) -> CheckOutcome:
-        threshold = metric.effective_range
-        outcome = _OutcomeFactory(metric.name, threshold.min, threshold.max)
+    def _measure(self, canary: Canary, metric: CanaryMetric, interval: str | None) -> Measurement:
         context = query_context(canary, metric, interval)
         provider = self.provider
         try:
             if metric.template_ref is not None:
                 if self.resolve_template is None:
-                    return outcome.error("MetricTemplates cannot be loaded: no template resolver configured")
+                    return Measurement.error(
+                        metric.name, "MetricTemplates cannot be loaded: no template resolver configured"
+                    )
                 resolved = self.resolve_template(canary, metric.template_ref)
                 provider = resolved.provider
                 query = render_query(resolved.query, context)
@@ -148,34 +143,26 @@ class MetricCheck:
             elif metric.name in BUILTIN_QUERIES:
                 query = builtin_query(metric.name, context)
             else:
-                return outcome.error(f"metric {metric.name} has no query, templateRef or built-in definition")
+                return Measurement.error(
+                    metric.name, f"metric {metric.name} has no query, templateRef or built-in definition"
+                )
         except TemplateError as exc:
-            return outcome.error(f"invalid query for metric {metric.name}: {exc}")
+            return Measurement.error(metric.name, f"invalid query for metric {metric.name}: {exc}")
         except MetricTemplateError as exc:
-            return outcome.error(str(exc))
+            return Measurement.error(metric.name, str(exc))
 
         try:
             value = self._with_retries(lambda: provider.run_query(query))
         except MetricsQueryError as exc:
-            return outcome.error(f"metric query failed for {metric.name}: {exc}")
+            return Measurement.error(metric.name, f"metric query failed for {metric.name}: {exc}")
 
-        verdict = classify(value, threshold)
         primary_value: float | None = None
         samples: RevisionSamples | None = None
         if metric.is_builtin:
             primary_value = self._primary_value(provider, metric.name, context)
             if self.collect_samples:
                 samples = self._samples(provider, context)
-        return CheckOutcome(
-            name=metric.name,
-            verdict=verdict,
-            value=value,
-            threshold_min=threshold.min,
-            threshold_max=threshold.max,
-            message=_message(metric.name, verdict, value, threshold.min, threshold.max),
-            primary_value=primary_value,
-            samples=samples,
-        )
+        return Measurement.of(metric.name, value, primary_value=primary_value, samples=samples)
 
     def _with_retries(self, call: Callable[[], T]) -> T:
         retrying = Retrying(
@@ -271,30 +258,3 @@ def revision_sample(provider: MetricsProvider, context: QueryContext) -> Revisio
     return RevisionSample(
         requests=requests, errors=0.0 if errors is None else errors, latency_buckets=tuple(buckets)
     )
-
-
-def _message(name: str, verdict: Verdict, value: float | None, low: float | None, high: float | None) -> str:
-    if verdict is Verdict.INCONCLUSIVE:
-        return f"no values found for metric {name}"
-    if verdict is Verdict.FAILED and value is not None:
-        if low is not None and value < low:
-            return f"{name} {value:.2f} < {format_number(low)}"
-        if high is not None and value > high:
-            return f"{name} {value:.2f} > {format_number(high)}"
-    return ""
-
-
-@dataclass(frozen=True)
-class _OutcomeFactory:
-    name: str
-    threshold_min: float | None
-    threshold_max: float | None
-
-    def error(self, message: str) -> CheckOutcome:
-        return CheckOutcome(
-            name=self.name,
-            verdict=Verdict.ERROR,
-            threshold_min=self.threshold_min,
-            threshold_max=self.threshold_max,
-            message=message,
-        )

@@ -40,7 +40,7 @@ from canary.core.actions import (
     SyncRouting,
 )
 from canary.core.conditions import set_condition
-from canary.core.observations import CanaryRef, CheckOutcome, Observation
+from canary.core.observations import CanaryRef, Measurement, Observation
 from canary.kube import KubeClients, is_not_found, load_clients
 from canary.metrics.analysis import measure_checks
 from canary.operator.config import Logger, OperatorConfig
@@ -121,7 +121,7 @@ class Reconciler:
         """Everything the core may look at this tick; metrics only when the core will judge them."""
         seen = await asyncio.to_thread(edges.target.observe, canary)
         route = await asyncio.to_thread(self._routes_or_none, canary, edges.router)
-        checks: tuple[CheckOutcome, ...] | None = None
+        checks: tuple[Measurement, ...] | None = None
         if machine.checks_due(canary.spec, canary.status, now):
             checks = await measure_checks(canary, self.clients, self.config.prometheus_url)
         return Observation(

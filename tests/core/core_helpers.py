@@ -1,4 +1,4 @@
-"""Builders for the decision-core tests: specs, statuses, observations and check outcomes."""
+"""Builders for the decision-core tests: specs, statuses, observations and measurements."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from canary.api.models import CanarySpec, CanaryStatus, Phase
 from canary.core.conditions import format_timestamp
 from canary.core.observations import (
     CanaryRef,
-    CheckOutcome,
+    Measurement,
     Observation,
     Revision,
-    Verdict,
     WorkloadState,
 )
 
@@ -25,14 +24,25 @@ NEWER = "newer-hash"
 
 
 DEFAULT_ANALYSIS: dict[str, Any] = {"interval": "1m", "step_weight": 20, "max_weight": 50}
+#: The metrics every test spec defines unless its analysis says otherwise: the core reads the
+#: thresholds from here to classify the measured values.
+DEFAULT_METRICS: list[dict[str, Any]] = [
+    {"name": "request-success-rate", "threshold_range": {"min": 99}},
+    {"name": "request-duration", "threshold_range": {"max": 500}},
+]
 
 
 def make_spec(analysis: dict[str, Any] | None = None, **spec_fields: Any) -> CanarySpec:
-    """A podinfo Canary: weights 20, 40, 50 then promote, threshold 5 (the API default)."""
+    """A podinfo Canary: weights 20, 40, 50 then promote, threshold 5 (the API default),
+    success rate >= 99 and duration <= 500."""
     return CanarySpec.model_validate(
         {
             "target_ref": {"api_version": "apps/v1", "kind": "Deployment", "name": "podinfo"},
-            "analysis": {"interval": "1m", **(analysis if analysis is not None else DEFAULT_ANALYSIS)},
+            "analysis": {
+                "interval": "1m",
+                "metrics": DEFAULT_METRICS,
+                **(analysis if analysis is not None else DEFAULT_ANALYSIS),
+            },
             **spec_fields,
         }
     )
@@ -61,7 +71,7 @@ def observe(
     revision: str | None = NEW,
     target_ready: bool = True,
     primary_ready: bool = True,
-    checks: tuple[CheckOutcome, ...] | None = None,
+    checks: tuple[Measurement, ...] | None = None,
     target_message: str = "",
     primary_message: str = "",
     target_stuck: bool = False,
@@ -88,17 +98,19 @@ def observe(
     )
 
 
-def passing(name: str = "request-success-rate", value: float = 99.9) -> CheckOutcome:
-    return CheckOutcome(name, Verdict.SUCCESSFUL, value, threshold_min=99)
+def passing(name: str = "request-success-rate", value: float = 99.9) -> Measurement:
+    """A value within the default spec's threshold for ``name`` (success rate >= 99)."""
+    return Measurement.of(name, value)
 
 
-def failing(name: str = "request-success-rate", value: float = 91.3) -> CheckOutcome:
-    return CheckOutcome(name, Verdict.FAILED, value, threshold_min=99)
+def failing(name: str = "request-success-rate", value: float = 91.3) -> Measurement:
+    """A value below the default success-rate minimum of 99."""
+    return Measurement.of(name, value)
 
 
-def no_data(name: str = "request-success-rate") -> CheckOutcome:
-    return CheckOutcome(name, Verdict.INCONCLUSIVE, None, threshold_min=99, message="empty result")
+def no_data(name: str = "request-success-rate") -> Measurement:
+    return Measurement.no_data(name, "empty result")
 
 
-def provider_error(name: str = "request-success-rate") -> CheckOutcome:
-    return CheckOutcome(name, Verdict.ERROR, None, threshold_min=99, message="connection refused")
+def provider_error(name: str = "request-success-rate") -> Measurement:
+    return Measurement.error(name, "connection refused")

@@ -1,26 +1,27 @@
-"""Properties over random specs and random check outcomes, driven through the simulator."""
+"""Properties over random specs (with metric thresholds) and random measured values, driven
+through the simulator: the core classifies the values, the tests never script verdicts."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from core_helpers import NEW, REF, STABLE, T0, status
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from canary.api.models import CanarySpec, CanaryStatus, Phase
+from canary.api.models import CanaryMetric, CanarySpec, CanaryStatus, Phase
 from canary.core import (
-    CheckOutcome,
     Decision,
     InitializePrimary,
+    Measurement,
     Observation,
     PromoteToPrimary,
     ScaleTarget,
     SetRoute,
     SyncRouting,
-    Verdict,
     WorkloadState,
     decide,
 )
@@ -49,7 +50,66 @@ def analyses(draw: st.DrawFn) -> dict[str, Any]:
         fields["iterations"] = draw(st.integers(0, 8))
     if draw(st.booleans()):
         fields["step_weight_promotion"] = draw(st.integers(1, 100))
+    fields["metrics"] = draw(st.lists(threshold_ranges(), min_size=1, max_size=3).map(metrics_from))
     return fields
+
+
+@st.composite
+def threshold_ranges(draw: st.DrawFn) -> dict[str, float]:
+    """An inclusive range with a min, a max, both (min <= max) or neither."""
+    low, high = sorted((draw(st.floats(0, 1000)), draw(st.floats(0, 1000))))
+    kind = draw(st.sampled_from(["min", "max", "both", "none"]))
+    bounds: dict[str, float] = {}
+    if kind in ("min", "both"):
+        bounds["min"] = low
+    if kind in ("max", "both"):
+        bounds["max"] = high
+    return bounds
+
+
+def metrics_from(ranges: list[dict[str, float]]) -> list[dict[str, Any]]:
+    return [{"name": f"m{i}", "query": "up", "threshold_range": r} for i, r in enumerate(ranges)]
+
+
+@dataclass(frozen=True)
+class Down:
+    """A reading for which the provider failed."""
+
+    message: str = "connection refused"
+
+
+#: What the provider answers for one metric: a value (None = empty result; NaN/±Inf included) or a failure.
+Reading = float | None | Down
+#: A value inside the metric's range, whatever it is.
+PASS: Literal["pass"] = "pass"
+
+readings: st.SearchStrategy[Reading] = st.one_of(
+    st.floats(-10, 1010),
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+    st.none(),
+    st.just(Down()),
+)
+no_data_readings: st.SearchStrategy[Reading] = st.sampled_from([None, math.nan])
+
+
+def passing_value(metric: CanaryMetric) -> float:
+    bounds = metric.effective_range
+    return bounds.min if bounds.min is not None else (bounds.max if bounds.max is not None else 0.0)
+
+
+def measure(metric: CanaryMetric, reading: Reading | Literal["pass"]) -> Measurement:
+    """What the metric edge would return for this reading."""
+    if isinstance(reading, Down):
+        return Measurement.error(metric.name, reading.message)
+    return Measurement.of(metric.name, passing_value(metric) if reading == PASS else reading)
+
+
+def within_range(metric: CanaryMetric, measurement: Measurement) -> bool:
+    """The test's own oracle (not the core's ``classify``): a finite value inside the inclusive range."""
+    value, bounds = measurement.value, metric.effective_range
+    if measurement.name != metric.name or value is None or not math.isfinite(value):
+        return False
+    return (bounds.min is None or value >= bounds.min) and (bounds.max is None or value <= bounds.max)
 
 
 def spec_from(analysis: dict[str, Any]) -> CanarySpec:
@@ -62,21 +122,24 @@ def spec_from(analysis: dict[str, Any]) -> CanarySpec:
 
 
 class World:
-    """A healthy cluster running revision NEW; metric verdicts come from a script.
+    """A healthy cluster running revision NEW; each metric's reading comes from a script.
 
-    It also plays the routed cluster: the live split and the primary's revision follow the
-    actions applied (see :meth:`apply`), and ``drift`` ticks have someone edit the route.
+    Each scripted tick lists one reading per metric of the spec, in order (missing readings use
+    ``default``). It also plays the routed cluster: the live split and the primary's revision
+    follow the actions applied (see :meth:`apply`), and ``drift`` ticks have someone edit the route.
     """
 
     def __init__(
         self,
-        verdicts: list[list[Verdict]] | None,
-        default: Verdict = Verdict.SUCCESSFUL,
+        spec: CanarySpec,
+        script: list[list[Reading]] | None,
+        default: Reading | Literal["pass"] = PASS,
         *,
         drift: frozenset[int] = frozenset(),
         splitting: bool = True,
     ) -> None:
-        self._script: Iterator[list[Verdict]] = iter(verdicts or [])
+        self._metrics = list(spec.analysis.metrics or [])
+        self._script: Iterator[list[Reading]] = iter(script or [])
         self._default = default
         self._drift = drift
         self._splitting = splitting
@@ -101,13 +164,11 @@ class World:
                 self.primary_revision = NEW
 
     def __call__(self, tick: Tick) -> Observation:
-        checks: tuple[CheckOutcome, ...] | None = None
+        checks: tuple[Measurement, ...] | None = None
         if tick.checks_due:
-            verdicts = next(self._script, [self._default])
-            checks = tuple(
-                CheckOutcome(f"m{i}", v, 99.9 if v is Verdict.SUCCESSFUL else None, threshold_min=99)
-                for i, v in enumerate(verdicts)
-            )
+            scripted: list[Reading | Literal["pass"]] = list(next(self._script, []))
+            scripted = (scripted + [self._default] * len(self._metrics))[: len(self._metrics)]
+            checks = tuple(measure(m, reading) for m, reading in zip(self._metrics, scripted, strict=True))
         if tick.index in self._drift:
             shifted = (tick.index * 37) % 101
             self.route = (100 - shifted, shifted)
@@ -153,14 +214,14 @@ def assert_invariants(spec: CanarySpec, decisions: list[Decision]) -> None:
             assert decision.status.canary_weight == 0
 
 
-verdict_lists = st.lists(st.sampled_from(list(Verdict)), min_size=1, max_size=3)
+reading_lists = st.lists(readings, min_size=1, max_size=3)
 
 
 @FAST
 @given(analysis=analyses())
 def test_all_passing_run_succeeds_within_bounds(analysis: dict[str, Any]) -> None:
     spec = spec_from(analysis)
-    world = World(None)
+    world = World(spec, None)
     decisions = simulate(
         spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
     )
@@ -173,17 +234,19 @@ def test_all_passing_run_succeeds_within_bounds(analysis: dict[str, Any]) -> Non
 
 
 @FAST
-@given(analysis=analyses(), script=st.lists(verdict_lists, max_size=40))
-def test_random_outcomes_keep_invariants(analysis: dict[str, Any], script: list[list[Verdict]]) -> None:
+@given(analysis=analyses(), script=st.lists(reading_lists, max_size=40))
+def test_random_outcomes_keep_invariants(analysis: dict[str, Any], script: list[list[Reading]]) -> None:
     spec = spec_from(analysis)
-    world = World(script)
+    world = World(spec, script)
     decisions = simulate(
         spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
     )
     assert_invariants(spec, decisions)
     for obs, decision in zip(world.observations, decisions, strict=True):
         if any(isinstance(a, PromoteToPrimary) for a in decision.actions):
-            assert obs.checks is not None and all(c.verdict is Verdict.SUCCESSFUL for c in obs.checks)
+            metrics = spec.analysis.metrics or []
+            assert obs.checks is not None and len(obs.checks) == len(metrics)
+            assert all(within_range(m, c) for m, c in zip(metrics, obs.checks, strict=True))
     assert decisions[-1].status.phase in (Phase.SUCCEEDED, Phase.FAILED)
 
 
@@ -191,15 +254,20 @@ def test_random_outcomes_keep_invariants(analysis: dict[str, Any], script: list[
 @given(
     analysis=analyses(),
     script=st.lists(
-        st.lists(st.sampled_from([Verdict.SUCCESSFUL, Verdict.INCONCLUSIVE]), min_size=1, max_size=3).filter(
-            lambda vs: Verdict.INCONCLUSIVE in vs
+        st.lists(st.one_of(st.just(PASS), no_data_readings), min_size=1, max_size=3).filter(
+            lambda rs: any(r != PASS for r in rs)
         ),
         max_size=20,
     ),
 )
-def test_no_data_never_promotes(analysis: dict[str, Any], script: list[list[Verdict]]) -> None:
+def test_no_data_never_promotes(
+    analysis: dict[str, Any], script: list[list[Reading | Literal["pass"]]]
+) -> None:
+    """Each scripted tick at least one metric reads no data (empty result or NaN), then all do."""
     spec = spec_from(analysis)
-    world = World(script, default=Verdict.INCONCLUSIVE)
+    metrics = len(spec.analysis.metrics or [])
+    script = [rs[:metrics] if any(r != PASS for r in rs[:metrics]) else [None] for rs in script]
+    world = World(spec, script, default=None)
     decisions = simulate(
         spec, world, MAX_TICKS, start=T0, status=start(), until=finished, apply=world.operator
     )
@@ -210,7 +278,7 @@ def test_no_data_never_promotes(analysis: dict[str, Any], script: list[list[Verd
 @FAST
 @given(
     analysis=analyses(),
-    script=st.lists(verdict_lists, max_size=20),
+    script=st.lists(reading_lists, max_size=20),
     probe=st.integers(0, 60),
     drift=st.frozensets(st.integers(0, 60), max_size=5),
     drops=st.frozensets(st.integers(0, 60), max_size=5),
@@ -218,7 +286,7 @@ def test_no_data_never_promotes(analysis: dict[str, Any], script: list[list[Verd
 )
 def test_decide_is_deterministic_and_pure(
     analysis: dict[str, Any],
-    script: list[list[Verdict]],
+    script: list[list[Reading]],
     probe: int,
     drift: frozenset[int],
     drops: frozenset[int],
@@ -227,7 +295,7 @@ def test_decide_is_deterministic_and_pure(
     """Same inputs, same decision; neither the status nor the spec is mutated, whatever the
     observation says about routes, the primary's revision or traffic splitting."""
     spec = spec_from(analysis)
-    world = World(script, drift=drift, splitting=splitting)
+    world = World(spec, script, drift=drift, splitting=splitting)
 
     def apply(tick: Tick, decision: Decision) -> bool:
         world.apply(decision)
@@ -244,12 +312,12 @@ def test_decide_is_deterministic_and_pure(
 
 
 @FAST
-@given(analysis=analyses(), script=st.lists(verdict_lists, max_size=20), probe=st.integers(1, 60))
+@given(analysis=analyses(), script=st.lists(reading_lists, max_size=20), probe=st.integers(1, 60))
 def test_replaying_written_status_at_same_instant_takes_no_step(
-    analysis: dict[str, Any], script: list[list[Verdict]], probe: int
+    analysis: dict[str, Any], script: list[list[Reading]], probe: int
 ) -> None:
     spec = spec_from(analysis)
-    world = World(script)
+    world = World(spec, script)
     decisions = simulate(spec, world, probe + 1, start=T0, status=start(), apply=world.operator)
     written = decisions[probe].status
     # The operator restarts and observes again at the same instant: the route now shows the
@@ -275,19 +343,19 @@ def _written_before(decisions: list[Decision], index: int, drops: frozenset[int]
 @FAST
 @given(
     analysis=analyses(),
-    script=st.lists(verdict_lists, max_size=40),
+    script=st.lists(reading_lists, max_size=40),
     drops=st.frozensets(st.integers(0, MAX_TICKS), max_size=12),
     drift=st.frozensets(st.integers(0, MAX_TICKS), max_size=6),
 )
 def test_lost_status_writes_and_drift_heal(
-    analysis: dict[str, Any], script: list[list[Verdict]], drops: frozenset[int], drift: frozenset[int]
+    analysis: dict[str, Any], script: list[list[Reading]], drops: frozenset[int], drift: frozenset[int]
 ) -> None:
     """Apply every decision's actions but drop some status writes (and let someone edit the route):
     deciding again from the old status with route/primary revision reflecting the applied
     actions leaves the route equal to the status weight after every decision, and never rolls
     back once the primary already runs the new revision."""
     spec = spec_from(analysis)
-    world = World(script, drift=drift)
+    world = World(spec, script, drift=drift)
     routes_after: list[tuple[int, int]] = []
 
     def apply(tick: Tick, decision: Decision) -> bool:
@@ -314,16 +382,16 @@ def test_lost_status_writes_and_drift_heal(
 @given(
     first=analyses(),
     second=analyses(),
-    script=st.lists(verdict_lists, max_size=20),
+    script=st.lists(reading_lists, max_size=20),
     probe=st.integers(0, 40),
     route_seen=st.booleans(),
 )
 def test_spec_change_never_leaves_weight_above_new_maximum(
-    first: dict[str, Any], second: dict[str, Any], script: list[list[Verdict]], probe: int, route_seen: bool
+    first: dict[str, Any], second: dict[str, Any], script: list[list[Reading]], probe: int, route_seen: bool
 ) -> None:
     """Whatever the analysis is edited to mid-run, the next decision's weight is within its maximum."""
     old_spec, new_spec = spec_from(first), spec_from(second)
-    world = World(script)
+    world = World(old_spec, script)
     decisions = simulate(old_spec, world, probe + 1, start=T0, status=start(), apply=world.operator)
     before = decisions[-1].status
     if before.phase not in ANALYSING_PHASES:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from core_helpers import REF, T0, make_spec
+from core_helpers import DEFAULT_METRICS, REF, T0, make_spec
 
 from canary.api.models import Phase
-from canary.core import CheckOutcome, Observation, Revision, Verdict, WorkloadState
+from canary.core import Measurement, Observation, Revision, WorkloadState
 from canary.core.simulate import ObservationFn, Tick, simulate
 
 
-def world(revision_at: int, verdict: Verdict) -> ObservationFn:
-    """Stable revision first, NEW from tick ``revision_at``; primary ready after tick 1."""
+def world(revision_at: int, success_rate: float) -> ObservationFn:
+    """Stable revision first, NEW from tick ``revision_at``; primary ready after tick 1; the
+    success rate measures ``success_rate`` (the spec's minimum is 99)."""
 
     def observe(tick: Tick) -> Observation:
-        checks = (
-            (CheckOutcome("request-success-rate", verdict, 91.3, threshold_min=99),)
-            if tick.checks_due
-            else None
-        )
+        checks = (Measurement.of("request-success-rate", success_rate),) if tick.checks_due else None
         return Observation(
             now=tick.now,
             canary=REF,
@@ -31,7 +28,7 @@ def world(revision_at: int, verdict: Verdict) -> ObservationFn:
 
 
 def test_successful_rollout_story() -> None:
-    decisions = simulate(make_spec(), world(3, Verdict.SUCCESSFUL), 12, start=T0)
+    decisions = simulate(make_spec(), world(3, 99.9), 12, start=T0)
     events = [e.message for d in decisions for e in d.events]
     assert events == [
         "Initialization done! podinfo.test",
@@ -49,8 +46,8 @@ def test_successful_rollout_story() -> None:
 
 
 def test_failing_rollout_story() -> None:
-    spec = make_spec({"step_weight": 20, "max_weight": 50, "threshold": 2})
-    decisions = simulate(spec, world(3, Verdict.FAILED), 10, start=T0)
+    spec = make_spec({"step_weight": 20, "max_weight": 50, "threshold": 2, "metrics": DEFAULT_METRICS})
+    decisions = simulate(spec, world(3, 91.3), 10, start=T0)
     events = [e.message for d in decisions for e in d.events]
     assert events == [
         "Initialization done! podinfo.test",

@@ -32,6 +32,7 @@ from canary.core import (
     ScaleTarget,
     SetRoute,
     SyncRouting,
+    Verdict,
     decide,
 )
 
@@ -877,7 +878,7 @@ def test_checks_are_recorded_in_status() -> None:
     [recorded] = decision.status.checks
     assert (recorded.name, recorded.verdict, recorded.value, recorded.threshold_min) == (
         outcome.name,
-        outcome.verdict,
+        Verdict.SUCCESSFUL,
         outcome.value,
         99,
     )

@@ -7,7 +7,7 @@ import time
 
 from edges_helpers import NAMESPACE, PrometheusFixture, free_port, make_canary
 
-from canary.core.observations import Verdict
+from canary.core import ProviderOutcome, Verdict, classify_checks
 from canary.kube import KubeClients, call_json
 from canary.metrics.analysis import measure_checks
 
@@ -78,11 +78,14 @@ async def test_step_checks_use_templates_secrets_and_metrics_server(
     assert time.monotonic() - started < 5
     by_name = {o.name: o for o in outcomes}
     assert [o.name for o in outcomes] == ["request-success-rate", "5xx-percent", "missing"]
-    assert by_name["request-success-rate"].verdict is Verdict.SUCCESSFUL
-    assert by_name["5xx-percent"].verdict is Verdict.FAILED
+    assert by_name["request-success-rate"].outcome is ProviderOutcome.MEASURED
+    assert by_name["5xx-percent"].outcome is ProviderOutcome.MEASURED
     assert by_name["5xx-percent"].value is not None and abs(by_name["5xx-percent"].value - 5) < 1
-    assert by_name["missing"].verdict is Verdict.ERROR
+    assert by_name["missing"].outcome is ProviderOutcome.ERROR
     assert by_name["missing"].message == "MetricTemplate nope.test not found"
+    # The core classifies them against the spec's thresholds.
+    verdicts = [o.verdict for o in classify_checks(canary.spec, outcomes)]
+    assert verdicts == [Verdict.SUCCESSFUL, Verdict.FAILED, Verdict.ERROR]
 
 
 async def test_no_metrics_means_no_checks(kube: KubeClients) -> None:
@@ -125,7 +128,7 @@ async def test_template_secret_is_never_sent_to_the_canarys_metrics_server(
         },
     )
     (outcome,) = await measure_checks(canary, kube, prometheus.address)
-    assert outcome.verdict is Verdict.ERROR
+    assert outcome.outcome is ProviderOutcome.ERROR
     assert outcome.message.startswith(
         "MetricTemplate shared.monitoring has secretRef prom-auth but no provider.address"
     )

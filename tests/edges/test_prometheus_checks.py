@@ -8,7 +8,7 @@ import pytest
 from edges_helpers import CANARY_ERROR_RATIO, PrometheusFixture, free_port, make_canary
 
 from canary.api.models import CanaryMetric, MetricTemplateProvider
-from canary.core.observations import Verdict
+from canary.core.observations import ProviderOutcome
 from canary.metrics.base import (
     MetricCheck,
     MetricsQueryError,
@@ -38,8 +38,8 @@ def test_request_success_rate_matches_the_error_ratio(prometheus: PrometheusFixt
     check = MetricCheck(PrometheusProvider(prometheus.address))
     outcome = check.measure(make_canary(), _metric(name="request-success-rate", thresholdRange={"min": 99}))
     assert outcome.value == pytest.approx(100 * (1 - CANARY_ERROR_RATIO), abs=1)
-    assert outcome.verdict is Verdict.FAILED
-    assert outcome.message == f"request-success-rate {outcome.value:.2f} < 99"
+    assert outcome.outcome is ProviderOutcome.MEASURED
+    assert outcome.message == "", "the edge does not judge the value"
     assert outcome.primary_value == pytest.approx(100.0)
     assert outcome.samples is not None
     canary, primary = outcome.samples.canary, outcome.samples.primary
@@ -53,17 +53,17 @@ def test_request_success_rate_matches_the_error_ratio(prometheus: PrometheusFixt
 def test_request_duration_p99(prometheus: PrometheusFixture) -> None:
     check = MetricCheck(PrometheusProvider(prometheus.address), collect_samples=False)
     outcome = check.measure(make_canary(), _metric(name="request-duration", thresholdRange={"max": 500}))
-    assert outcome.verdict is Verdict.SUCCESSFUL
+    assert outcome.outcome is ProviderOutcome.MEASURED
     assert outcome.value == pytest.approx(99.0, abs=1)
 
 
-def test_no_series_is_inconclusive(prometheus: PrometheusFixture) -> None:
+def test_no_series_is_no_data(prometheus: PrometheusFixture) -> None:
     canary = make_canary(targetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "absent"})
     outcome = MetricCheck(PrometheusProvider(prometheus.address)).measure(
         canary, _metric(name="request-success-rate", thresholdRange={"min": 99})
     )
-    assert outcome.verdict is Verdict.INCONCLUSIVE
-    assert outcome.message == "no values found for metric request-success-rate"
+    assert outcome.outcome is ProviderOutcome.NO_DATA
+    assert outcome.value is None
 
 
 def test_injected_template_variable_cannot_change_the_answer(prometheus: PrometheusFixture) -> None:
@@ -78,19 +78,19 @@ def test_injected_template_variable_cannot_change_the_answer(prometheus: Prometh
         thresholdRange={"min": 0},
     )
     outcome = check.measure(make_canary(), metric)
-    assert outcome.verdict is Verdict.INCONCLUSIVE, outcome
+    assert outcome.outcome is ProviderOutcome.NO_DATA and outcome.value is None, outcome
     honest = check.measure(
         make_canary(), metric.model_copy(update={"template_variables": {"workload": "podinfo"}})
     )
     # The series is younger than the 1m window, so rate() under-reports; any traffic proves the match.
-    assert honest.verdict is Verdict.SUCCESSFUL and honest.value is not None and honest.value > 0
+    assert honest.outcome is ProviderOutcome.MEASURED and honest.value is not None and honest.value > 0
 
 
 def test_bad_query_is_an_error_without_retries(prometheus: PrometheusFixture) -> None:
     check = MetricCheck(PrometheusProvider(prometheus.address), attempts=3, min_wait=1, max_wait=1)
     started = time.monotonic()
     outcome = check.measure(make_canary(), _metric(name="broken", query="sum(", thresholdRange={"max": 1}))
-    assert outcome.verdict is Verdict.ERROR
+    assert outcome.outcome is ProviderOutcome.ERROR and outcome.value is None
     assert "400" in outcome.message
     assert time.monotonic() - started < 1, "a 4xx is not retried"
 
@@ -109,12 +109,22 @@ def test_stopped_prometheus_is_an_error_after_bounded_retries() -> None:
     started = time.monotonic()
     outcome = MetricCheck(provider).measure(make_canary(), _metric(name="request-success-rate", threshold=99))
     elapsed = time.monotonic() - started
-    assert outcome.verdict is Verdict.ERROR
+    assert outcome.outcome is ProviderOutcome.ERROR
     assert "unreachable" in outcome.message
-    assert (outcome.threshold_min, outcome.threshold_max) == (99, None)
     assert calls == 3
     assert elapsed < 5
     assert not provider.is_online()
+
+
+def test_nan_is_no_data_and_infinity_is_measured(prometheus: PrometheusFixture) -> None:
+    """NaN (0/0: no traffic) is "no data"; +Inf is a number the core refuses to pass (INCONCLUSIVE)."""
+    check = MetricCheck(PrometheusProvider(prometheus.address), collect_samples=False)
+    infinite = check.measure(
+        make_canary(), _metric(name="inf", query="vector(1/0)", thresholdRange={"max": 1})
+    )
+    assert (infinite.outcome, infinite.value) == (ProviderOutcome.MEASURED, float("inf"))
+    empty = check.measure(make_canary(), _metric(name="nan", query="vector(0/0)", thresholdRange={"max": 1}))
+    assert empty.outcome is ProviderOutcome.NO_DATA
 
 
 def test_provider_errors_are_typed() -> None:
@@ -165,7 +175,7 @@ def test_several_series_are_an_error_not_an_arbitrary_pick(prometheus: Prometheu
     outcome = MetricCheck(provider, min_wait=1, max_wait=1).measure(
         make_canary(), _metric(name="raw", query=query, thresholdRange={"min": 0})
     )
-    assert outcome.verdict is Verdict.ERROR
+    assert outcome.outcome is ProviderOutcome.ERROR
     assert "query returned 2 series; a check needs one" in outcome.message
     assert time.monotonic() - started < 1, "not retried"
 
@@ -194,13 +204,12 @@ class _Exploding:
 def test_measure_never_raises() -> None:
     metric = _metric(name="request-success-rate", thresholdRange={"min": 99})
     outcome = MetricCheck(_Exploding()).measure(make_canary(), metric)
-    assert outcome.verdict is Verdict.ERROR
+    assert outcome.outcome is ProviderOutcome.ERROR
     assert outcome.message == "metric request-success-rate check failed: KeyError: 'surprise'"
-    assert outcome.threshold_min == 99
 
     def broken_resolver(canary: object, ref: object) -> ResolvedTemplate:
         raise RuntimeError("api down")
 
     templated = _metric(name="t", templateRef={"name": "x"})
     outcome = MetricCheck(_Exploding(), resolve_template=broken_resolver).measure(make_canary(), templated)
-    assert outcome.verdict is Verdict.ERROR and "RuntimeError: api down" in outcome.message
+    assert outcome.outcome is ProviderOutcome.ERROR and "RuntimeError: api down" in outcome.message
