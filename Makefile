@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=15
 
 .PHONY: install system-deps test lint typecheck check demo sandbox operator bench e2e crds clean
 
@@ -22,6 +22,7 @@ system-deps:
 
 test: install
 	$(BIN)/ruff check canary tests bench
+	$(BIN)/ruff format --check canary tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
