@@ -1006,7 +1006,7 @@ _UNSUPPORTED_PATHS: tuple[str, ...] = (
 def _lookup(spec: Mapping[str, Any], path: str) -> Any:
     node: Any = spec
     for part in path.split("."):
-        if not isinstance(node, Mapping):
+        if type(node) is not dict and not isinstance(node, Mapping):  # dict first: the ABC check is slow
             return None
         node = node.get(part)
     return node

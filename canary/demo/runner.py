@@ -236,7 +236,8 @@ def summary(console: Console, results: list[ReleaseResult]) -> None:
 async def run_demo(options: DemoOptions) -> int:
     from canary.sandbox.sandbox import Sandbox
 
-    console = Console()
+    # Logs and CI are not terminals: give them a width that fits the summary instead of rich's 80.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     workdir = Path(tempfile.mkdtemp(prefix="canary-demo-"))
     console.print(f"[bold]canary demo[/] (work dir {workdir})")
     console.print(
