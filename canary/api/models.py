@@ -95,6 +95,8 @@ BUILTIN_METRICS: tuple[str, ...] = ("request-success-rate", "request-duration")
 CONDITION_PROMOTED = "Promoted"
 #: Our condition type warning that the spec uses Flagger fields we do not implement yet.
 CONDITION_UNSUPPORTED = "UnsupportedFields"
+#: Our condition type warning that an HPA scales the target but spec.autoscalerRef does not name it.
+CONDITION_AUTOSCALER_NOT_REFERENCED = "AutoscalerNotReferenced"
 
 
 # --------------------------------------------------------------------------- shared types

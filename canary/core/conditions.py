@@ -20,6 +20,8 @@ from canary.api.models import (
 
 __all__ = ["format_timestamp", "promoted_condition", "set_condition"]
 
+#: Our condition type warning that an HPA scales the target but ``spec.autoscalerRef`` does not name it.
+
 
 def format_timestamp(when: datetime) -> str:
     """RFC3339 in UTC with ``Z``; keeps sub-second precision so pacing survives a round-trip."""

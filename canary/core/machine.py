@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from canary.api.models import (
+    CONDITION_AUTOSCALER_NOT_REFERENCED,
     CONDITION_PROMOTED,
     CONDITION_UNSUPPORTED,
     CanarySpec,
@@ -211,6 +212,7 @@ class _Draft:
         if message is not None:
             self.set(message=message)
         self._flag_unsupported_fields()
+        self._flag_unreferenced_autoscalers()
         self._word_route_repair()
         status = self.before.model_copy(deep=True, update=self.updates)
         return Decision(status=status, actions=tuple(self.actions))
@@ -236,21 +238,47 @@ class _Draft:
     def _flag_unsupported_fields(self) -> None:
         """Flagger fields we accept but do not implement yet are named in a condition, not ignored silently."""
         ignored = unsupported_fields(self.spec)
-        conditions = self.get("conditions")
-        if ignored:
-            message = "accepted for Flagger compatibility but not implemented yet: " + ", ".join(ignored)
-            updated = set_condition(
-                conditions,
-                CONDITION_UNSUPPORTED,
-                ConditionStatus.TRUE,
-                "FieldsIgnored",
-                message,
-                self.obs.now,
+        message = "accepted for Flagger compatibility but not implemented yet: " + ", ".join(ignored)
+        self._flag(CONDITION_UNSUPPORTED, "FieldsIgnored", message if ignored else None)
+
+    def _flag_unreferenced_autoscalers(self) -> None:
+        """An HPA scaling the target without ``spec.autoscalerRef``: the primary would not autoscale.
+
+        Flagger requires autoscalerRef here; we warn (a condition, and one Warning event when it
+        appears) but let the rollout go on.
+        """
+        names = self.obs.unreferenced_autoscalers
+        message = None
+        if names:
+            kind, verb, pronoun = (
+                ("HorizontalPodAutoscaler", "scales", "it")
+                if len(names) == 1
+                else ("HorizontalPodAutoscalers", "scale", "them")
             )
-            if updated != conditions:
-                self.set(conditions=updated)
-        elif any(c.type == CONDITION_UNSUPPORTED for c in conditions):
-            self.set(conditions=[c for c in conditions if c.type != CONDITION_UNSUPPORTED])
+            message = (
+                f"{kind} {', '.join(names)} {verb} deployment {self.spec.target_ref.name} but "
+                f"spec.autoscalerRef does not name {pronoun}: the primary will not autoscale; "
+                "set spec.autoscalerRef"
+            )
+        appeared = self._flag(CONDITION_AUTOSCALER_NOT_REFERENCED, "AutoscalerNotReferenced", message)
+        if appeared and message is not None:
+            self.event(message, reason="AutoscalerNotReferenced", warning=True)
+
+    def _flag(self, type_: str, reason: str, message: str | None) -> bool:
+        """Keep a True condition ``type_`` saying ``message``, or remove it when ``message`` is None.
+
+        Returns True when the condition was set and was not there before (it just appeared).
+        """
+        conditions = self.get("conditions")
+        present = any(c.type == type_ for c in conditions)
+        if message is None:
+            if present:
+                self.set(conditions=[c for c in conditions if c.type != type_])
+            return False
+        updated = set_condition(conditions, type_, ConditionStatus.TRUE, reason, message, self.obs.now)
+        if updated != conditions:
+            self.set(conditions=updated)
+        return not present
 
 
 # --------------------------------------------------------------------------- public API

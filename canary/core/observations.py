@@ -189,6 +189,8 @@ class Observation:
     as stamped by the edge on initialize/promote (None = unknown); it lets the core notice a
     promotion whose status write was lost. ``traffic_splitting`` is False for routers that cannot
     split traffic (``provider: kubernetes``): weight-based analysis is then refused.
+    ``unreferenced_autoscalers`` names HorizontalPodAutoscalers that scale the target while
+    ``spec.autoscalerRef`` does not name them: the primary will not autoscale (a warning, not a halt).
     """
 
     now: datetime
@@ -200,6 +202,7 @@ class Observation:
     route_weights: tuple[int, int] | None = None
     primary_revision: str | None = None
     traffic_splitting: bool = True
+    unreferenced_autoscalers: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

@@ -134,6 +134,7 @@ class Reconciler:
             route_weights=route,
             primary_revision=seen.primary_revision,
             traffic_splitting=edges.router.splits_traffic,
+            unreferenced_autoscalers=seen.unreferenced_autoscalers,
         )
 
     @staticmethod

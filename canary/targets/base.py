@@ -36,12 +36,15 @@ class TargetObservation:
     workload exists and has finished rolling out.  ``primary_revision`` is the target revision
     hash the primary was last created or promoted from (its ``canary.dev/revision``
     annotation); None when the primary is missing or predates the annotation.
+    ``unreferenced_autoscalers`` names the HorizontalPodAutoscalers that scale the target while
+    ``spec.autoscalerRef`` is unset: the primary would not autoscale (always empty when it is set).
     """
 
     revision: Revision | None
     target: WorkloadState
     primary: WorkloadState
     primary_revision: str | None = None
+    unreferenced_autoscalers: tuple[str, ...] = ()
 
 
 class Target(Protocol):

@@ -228,6 +228,12 @@ def build_primary_hpa(hpa: Mapping[str, Any], primary_deployment: str, owner: Ma
     }
 
 
+def _scales_deployment(hpa: Mapping[str, Any], name: str) -> bool:
+    """Whether an HPA's ``spec.scaleTargetRef`` is the Deployment ``name`` (same namespace by construction)."""
+    ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
+    return ref.get("kind") == "Deployment" and ref.get("name") == name
+
+
 class DeploymentTarget:
     """Implements :class:`canary.targets.base.Target` for apps/v1 Deployments."""
 
@@ -307,8 +313,43 @@ class DeploymentTarget:
             stamp = (primary["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
             primary_revision = str(stamp) if stamp else None
         return TargetObservation(
-            revision=revision, target=target_state, primary=primary_state, primary_revision=primary_revision
+            revision=revision,
+            target=target_state,
+            primary=primary_state,
+            primary_revision=primary_revision,
+            unreferenced_autoscalers=self._unreferenced_autoscalers(canary),
         )
+
+    def _unreferenced_autoscalers(self, canary: Canary) -> tuple[str, ...]:
+        """HPAs scaling the target while ``spec.autoscalerRef`` is unset (one list call; none if it is set).
+
+        Such an HPA goes inert once the target is parked at zero, and the primary gets a fixed
+        replica count: the core warns about it.  A 404/403 on listing HPAs counts as none.
+        """
+        if canary.spec.autoscaler_ref is not None:
+            return ()
+        namespace = canary.namespace
+        try:
+            listing = call_json(self._autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace)
+        except ApiException as exc:
+            if exc.status not in (403, 404):
+                raise
+            logger.warning(
+                "canary %s.%s: cannot list HorizontalPodAutoscalers (%s %s); assuming none scale %s",
+                canary.name,
+                namespace,
+                exc.status,
+                exc.reason,
+                canary.spec.target_ref.name,
+            )
+            return ()
+        target_name = canary.spec.target_ref.name
+        names = (
+            str(hpa["metadata"]["name"])
+            for hpa in listing.get("items") or []
+            if _scales_deployment(hpa, target_name)
+        )
+        return tuple(sorted(names))
 
     def pod_selector(self, canary: Canary) -> tuple[str, str]:
         """Flagger's GetMetadata: the selector label the Services use (``app``, ``name``, ...)."""

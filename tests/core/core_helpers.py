@@ -79,6 +79,7 @@ def observe(
     route: tuple[int, int] | None = None,
     primary_revision: str | None = None,
     splitting: bool = True,
+    autoscalers: tuple[str, ...] = (),
 ) -> Observation:
     target = (
         WorkloadState(True, target_ready, target_message, target_stuck)
@@ -95,6 +96,7 @@ def observe(
         route_weights=route,
         primary_revision=primary_revision,
         traffic_splitting=splitting,
+        unreferenced_autoscalers=autoscalers,
     )
 
 

@@ -925,6 +925,70 @@ def test_unsupported_flagger_fields_are_named_in_a_condition() -> None:
     assert cleared.status.condition("UnsupportedFields") is None
 
 
+UNREFERENCED_HPA = (
+    "HorizontalPodAutoscaler podinfo scales deployment podinfo but spec.autoscalerRef does not name it: "
+    "the primary will not autoscale; set spec.autoscalerRef"
+)
+
+
+@dataclass(frozen=True)
+class AutoscalerTick:
+    id: str
+    autoscalers: tuple[str, ...]
+    condition: str | None
+    """The AutoscalerNotReferenced condition's message after the tick (None: no condition)."""
+    warnings: tuple[str, ...] = ()
+
+
+#: Consecutive ticks of an idle Canary whose target is (or stops being) scaled by an unreferenced HPA.
+AUTOSCALER_TICKS = (
+    AutoscalerTick("appears", ("podinfo",), UNREFERENCED_HPA, warnings=(UNREFERENCED_HPA,)),
+    AutoscalerTick("persists", ("podinfo",), UNREFERENCED_HPA),
+    AutoscalerTick("gone", (), None),
+    AutoscalerTick("reappears", ("podinfo",), UNREFERENCED_HPA, warnings=(UNREFERENCED_HPA,)),
+    AutoscalerTick(
+        "another-hpa-joins",
+        ("podinfo", "podinfo-burst"),
+        "HorizontalPodAutoscalers podinfo, podinfo-burst scale deployment podinfo but spec.autoscalerRef "
+        "does not name them: the primary will not autoscale; set spec.autoscalerRef",
+    ),
+)
+
+
+def test_unreferenced_autoscaler_is_flagged_and_warned_once() -> None:
+    """An HPA the Canary does not reference: a True condition, one Warning when it appears, gone with the HPA."""
+    current = status(Phase.SUCCEEDED)
+    for minute, tick in enumerate(AUTOSCALER_TICKS, start=1):
+        decision = decide(SPEC, current, observe(at(minute), revision=STABLE, autoscalers=tick.autoscalers))
+        flagged = decision.status.condition("AutoscalerNotReferenced")
+        if tick.condition is None:
+            assert flagged is None, tick.id
+        else:
+            assert flagged is not None, tick.id
+            assert (flagged.status, flagged.reason, flagged.message) == (
+                T,
+                "AutoscalerNotReferenced",
+                tick.condition,
+            ), tick.id
+        assert decision.events == tuple(
+            EmitEvent("Warning", "AutoscalerNotReferenced", text) for text in tick.warnings
+        ), tick.id
+        if tick.id == "persists":
+            assert decision.status == current, "an unchanged condition needs no status write"
+        assert decision.status.phase is Phase.SUCCEEDED, tick.id
+        current = decision.status
+
+
+def test_unreferenced_autoscaler_does_not_block_the_rollout() -> None:
+    decision = decide(
+        SPEC,
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(1), checks=(passing(),), autoscalers=("podinfo",)),
+    )
+    assert decision.status.canary_weight == 40
+    assert [e.reason for e in decision.events] == ["Advanced", "AutoscalerNotReferenced"]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_promotion_only_with_the_change_to_promoting(case: Case) -> None:
     """PromoteToPrimary is emitted once, in the decision that moves the Canary to Promoting."""

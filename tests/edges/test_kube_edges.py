@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from edges_helpers import NAMESPACE, canary_body, deployment_body
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from canary.api.models import Canary
 from canary.kube import KubeClients, call_json, read_optional
@@ -229,6 +230,66 @@ def test_hpa_is_cloned_for_the_primary(kube: KubeClients) -> None:
     assert primary_hpa["spec"]["scaleTargetRef"]["name"] == "podinfo-primary"
     primary = _deployment(kube, "podinfo-primary")
     assert primary is not None and primary["spec"]["replicas"] == 2, "HPA minimum when the target has none"
+
+
+def _hpa(name: str, kind: str = "Deployment", target: str = "podinfo") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": target},
+            "minReplicas": 2,
+            "maxReplicas": 4,
+        },
+    }
+
+
+def test_observe_names_hpas_the_canary_does_not_reference(kube: KubeClients) -> None:
+    call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body(replicas=2))
+    for hpa in (
+        _hpa("podinfo"),
+        _hpa("other", target="frontend"),
+        _hpa("same-name-statefulset", kind="StatefulSet"),
+    ):
+        call_json(kube.autoscaling.create_namespaced_horizontal_pod_autoscaler, NAMESPACE, hpa)
+    call_json(kube.core.create_namespace, {"metadata": {"name": "elsewhere"}})
+    call_json(
+        kube.autoscaling.create_namespaced_horizontal_pod_autoscaler,
+        "elsewhere",
+        {**_hpa("podinfo-elsewhere"), "metadata": {"name": "podinfo-elsewhere", "namespace": "elsewhere"}},
+    )
+
+    unreferenced = _create_canary(kube)
+    assert target_for(unreferenced, kube).observe(unreferenced).unreferenced_autoscalers == ("podinfo",)
+
+    call_json(
+        kube.custom.delete_namespaced_custom_object,
+        "canary.dev",
+        "v1alpha1",
+        NAMESPACE,
+        "canaries",
+        "podinfo",
+    )
+    referenced = _create_canary(
+        kube,
+        autoscalerRef={"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo"},
+    )
+    assert target_for(referenced, kube).observe(referenced).unreferenced_autoscalers == ()
+
+
+class _ForbiddenAutoscaling:
+    """Stands in for AutoscalingV2Api when the operator may not list HPAs (RBAC)."""
+
+    def list_namespaced_horizontal_pod_autoscaler(self, *args: Any, **kwargs: Any) -> Any:
+        raise ApiException(status=403, reason="Forbidden")
+
+
+def test_observe_treats_forbidden_hpa_listing_as_none(kube: KubeClients) -> None:
+    call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body(replicas=2))
+    canary = _create_canary(kube)
+    clients = KubeClients(kube.api, kube.apps, kube.core, kube.custom, _ForbiddenAutoscaling())  # type: ignore[arg-type]
+    observation = target_for(canary, clients).observe(canary)
+    assert observation.unreferenced_autoscalers == ()
+    assert observation.target.exists
 
 
 class _RacingCustomObjects:
