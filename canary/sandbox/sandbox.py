@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-import canary
+from canary.api.crdgen import all_crds
 
 from .apiserver import ApiServer
 from .backends import BackendRegistry
@@ -37,25 +37,29 @@ CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 SANDBOX_CRDS = Path(__file__).parent / "crds"
 
 
-def crd_files() -> list[Path]:
-    """The project's CRDs (``<repo>/crds/*.yaml``, if present) and the vendored Gateway API ones."""
-    project = Path(canary.__file__).resolve().parent.parent / "crds"
-    return [*sorted(project.glob("*.yaml")), *sorted(SANDBOX_CRDS.glob("*.yaml"))]
+def sandbox_crds() -> list[dict[str, Any]]:
+    """The project's CRDs, generated from the models (the same source as ``crds/``), and the vendored
+    Gateway API HTTPRoute CRD: works from a checkout and from an installed package alike."""
+    vendored = [
+        doc
+        for path in sorted(SANDBOX_CRDS.glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    ]
+    return [*all_crds(), *vendored]
 
 
-async def install_crds(client: KubeClient, files: Sequence[Path]) -> list[str]:
-    """POST every CustomResourceDefinition in ``files``; already-present ones are left alone."""
+async def install_crds(client: KubeClient, crds: Sequence[dict[str, Any]]) -> list[str]:
+    """POST every CustomResourceDefinition; already-present ones are left alone."""
     names = []
-    for path in files:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if not isinstance(doc, dict) or doc.get("kind") != "CustomResourceDefinition":
-                continue
-            try:
-                await client.create(CRD_PATH, doc)
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise RuntimeError(f"cannot install the CRD in {path}: {exc}") from exc
-            names.append(str(doc["metadata"]["name"]))
+    for doc in crds:
+        name = str(doc["metadata"]["name"])
+        try:
+            await client.create(CRD_PATH, doc)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise RuntimeError(f"cannot install the CRD {name}: {exc}") from exc
+        names.append(name)
     return names
 
 
@@ -120,7 +124,7 @@ class Sandbox:
         await self.api.start()
         self._stops.append(self.api.stop)
         async with KubeClient(self.api.url) as client:
-            installed = await install_crds(client, crd_files())
+            installed = await install_crds(client, sandbox_crds())
             for namespace in self.namespaces:
                 with contextlib.suppress(ApiError):  # 409: the emulator may create it itself
                     await client.create("/api/v1/namespaces", {"metadata": {"name": namespace}})
