@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from canary.operator.config import DEFAULT_PROMETHEUS_URL
+from canary.routers.factory import DEFAULT_PROVIDER, SUPPORTED_PROVIDERS
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,6 +33,12 @@ def add_parser(subparsers: Any) -> None:
         help="Prometheus used when a Canary and its MetricTemplates name none (default: %(default)s)",
     )
     parser.add_argument(
+        "--provider",
+        default=DEFAULT_PROVIDER,
+        choices=SUPPORTED_PROVIDERS,
+        help="router for Canaries without spec.provider, like Flagger's -mesh-provider (default: %(default)s)",
+    )
+    parser.add_argument(
         "--peering",
         metavar="NAME",
         help="coordinate with other replicas through this KopfPeering object (HA); default: standalone",
@@ -46,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     from canary.operator.config import OperatorConfig
     from canary.operator.runner import run_operator
 
-    config = OperatorConfig(kubeconfig=args.kubeconfig, prometheus_url=args.prometheus_url)
+    config = OperatorConfig(
+        kubeconfig=args.kubeconfig, prometheus_url=args.prometheus_url, default_provider=args.provider
+    )
     return run_operator(
         config,
         namespaces=tuple(args.namespace),

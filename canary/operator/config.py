@@ -6,6 +6,8 @@ import dataclasses
 import logging
 from typing import Any
 
+from canary.routers.factory import DEFAULT_PROVIDER
+
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 """What kopf hands handlers as `logger`."""
 
@@ -22,8 +24,8 @@ class OperatorConfig:
     prometheus_url: str = DEFAULT_PROMETHEUS_URL
     """Metrics server used when a Canary names none (`spec.metricsServer`) and a template names no address."""
 
-    default_provider: str = "gatewayapi:v1"
-    """Router used when a Canary has no `spec.provider`."""
+    default_provider: str = DEFAULT_PROVIDER
+    """Router used when a Canary has no `spec.provider` (Flagger's `-mesh-provider`)."""
 
     min_tick_seconds: float = 0.5
     """Floor on how often one Canary is reconciled, so a misconfigured interval cannot spin the operator."""

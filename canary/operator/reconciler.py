@@ -27,6 +27,7 @@ from canary.api.models import (
     Canary,
     CanaryStatus,
     ConditionStatus,
+    Phase,
 )
 from canary.core import machine
 from canary.core.actions import (
@@ -177,7 +178,7 @@ class Reconciler:
             edges = Edges(
                 target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
             )
-            await asyncio.to_thread(self._patch_status_fields, body, {"phase": "Terminating"})
+            await asyncio.to_thread(self._patch_status_fields, body, {"phase": Phase.TERMINATING.value})
             await self._apply(canary, edges, decision.actions)
             final = decision.status.model_dump(by_alias=True, exclude_none=True, mode="json")
             await asyncio.to_thread(self._patch_status_fields, body, final)
