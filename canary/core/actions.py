@@ -16,6 +16,7 @@ __all__ = [
     "Finalize",
     "InitializePrimary",
     "PromoteToPrimary",
+    "RestorePrimary",
     "ScaleTarget",
     "SetRoute",
     "SyncRouting",
@@ -77,8 +78,28 @@ class PromoteToPrimary:
 
 
 @dataclass(frozen=True)
+class RestorePrimary:
+    """Recreate a deleted ``<target>-primary`` from the last promoted template, never from the target.
+
+    ``revision`` is the promoted revision hash (``status.lastPromotedSpec``): the edge recreates
+    the primary only from a template of that revision (its backup of the promoted template, or
+    the target when the target still runs that revision), so a revision that has not passed
+    never reaches the primary this way.
+    """
+
+    revision: str
+
+
+@dataclass(frozen=True)
 class Finalize:
-    """Revert on deletion: restore the target from the primary and hand traffic back to it."""
+    """The Canary is being deleted: leave the target in a safe state.
+
+    ``revert`` (``revertOnDeletion``): restore the target from the primary and hand traffic back
+    to it. Otherwise the target is scaled to zero (it may hold a revision that never passed) and
+    the generated objects are left to garbage collection. A missing target is not an error.
+    """
+
+    revert: bool = True
 
 
 @dataclass(frozen=True)
@@ -90,4 +111,13 @@ class EmitEvent:
     message: str
 
 
-Action = InitializePrimary | SyncRouting | SetRoute | ScaleTarget | PromoteToPrimary | Finalize | EmitEvent
+Action = (
+    InitializePrimary
+    | SyncRouting
+    | SetRoute
+    | ScaleTarget
+    | PromoteToPrimary
+    | RestorePrimary
+    | Finalize
+    | EmitEvent
+)

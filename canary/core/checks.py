@@ -12,11 +12,14 @@ Scoring rule:
 * every check SUCCESSFUL (or the Canary defines no metrics) -> the step passes and may advance;
 * any check FAILED -> the step fails: one failed check is counted for the step (not one per
   metric, as in Flagger) and advancement halts;
-* otherwise any check INCONCLUSIVE (no data) or ERROR (provider failed) -> the step is not a
-  pass. **No data never passes**: advancement halts. Whether it also counts toward the rollback
-  threshold is the explicit policy :data:`UNMEASURED_COUNTS_AS_FAILED_CHECK` (True, like Flagger,
-  which increments failedChecks when a query returns nothing or fails) so a canary that receives
-  no traffic, or whose metrics are unreachable, is eventually rolled back rather than stuck.
+* otherwise any check ERROR (provider failed) -> the step is not a pass and advancement halts;
+  it does not count toward ``threshold`` but toward ``consecutiveErrorLimit`` (Argo's separate
+  limit), so a short Prometheus outage does not roll back a good release and a long one does;
+* otherwise any check INCONCLUSIVE (no data) -> the step is not a pass. **No data never
+  passes**: advancement halts. Whether it also counts toward the rollback threshold is the
+  explicit policy :data:`UNMEASURED_COUNTS_AS_FAILED_CHECK` (True, like Flagger, which
+  increments failedChecks when a query returns nothing) so a canary that receives no traffic
+  is eventually rolled back rather than stuck.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ __all__ = [
     "non_finite_message",
 ]
 
-#: Policy: an INCONCLUSIVE or ERROR step counts one failed check toward the rollback threshold.
+#: Policy: an INCONCLUSIVE step counts one failed check toward the rollback threshold.
 #: It never counts as a pass either way.
 UNMEASURED_COUNTS_AS_FAILED_CHECK: bool = True
 
@@ -157,9 +160,9 @@ class StepJudgment:
         """Whether this step adds one to ``status.failedChecks`` (see module policy)."""
         if self.kind is JudgmentKind.FAILED:
             return True
-        if self.kind in (JudgmentKind.ERROR, JudgmentKind.INCONCLUSIVE):
+        if self.kind is JudgmentKind.INCONCLUSIVE:
             return UNMEASURED_COUNTS_AS_FAILED_CHECK
-        return False
+        return False  # ERROR has a limit of its own (consecutiveErrorLimit), see machine._provider_error
 
     @property
     def reasons(self) -> tuple[CheckOutcome, ...]:

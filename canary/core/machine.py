@@ -46,13 +46,17 @@ weight-based analysis and leaves the phase as it is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from canary.api.models import (
     CONDITION_AUTOSCALER_NOT_REFERENCED,
+    CONDITION_METRIC_PROVIDER_WARNING,
+    CONDITION_PRIMARY_MISSING,
     CONDITION_PROMOTED,
+    CONDITION_TARGET_CONFLICT,
     CONDITION_UNSUPPORTED,
     CanarySpec,
     CanaryStatus,
@@ -69,11 +73,12 @@ from canary.core.actions import (
     Finalize,
     InitializePrimary,
     PromoteToPrimary,
+    RestorePrimary,
     ScaleTarget,
     SetRoute,
     SyncRouting,
 )
-from canary.core.checks import check_message, classify_measurement, halt_message, judge
+from canary.core.checks import JudgmentKind, check_message, classify_measurement, halt_message, judge
 from canary.core.conditions import format_timestamp, promoted_condition, set_condition
 from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation
 from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
@@ -213,9 +218,65 @@ class _Draft:
             self.set(message=message)
         self._flag_unsupported_fields()
         self._flag_unreferenced_autoscalers()
+        self._flag_target_conflict()
+        self._flag_missing_primary()
+        self._flag_metric_provider_warnings()
+        self._keep_traffic_on_serving_workloads()
         self._word_route_repair()
+        # Recreating the primary can fail (no template of the promoted revision left): what
+        # protects traffic runs first, so such a failure never leaves the route unprotected.
+        restores = [a for a in self.actions if isinstance(a, RestorePrimary)]
+        self.actions = [a for a in self.actions if not isinstance(a, RestorePrimary)] + restores
         status = self.before.model_copy(deep=True, update=self.updates)
         return Decision(status=status, actions=tuple(self.actions))
+
+    def _keep_traffic_on_serving_workloads(self) -> None:
+        """The routing invariant, applied last to whatever the phase logic decided.
+
+        Traffic never goes to a workload with no available replica while the other one has
+        some, and the only serving copy is never scaled to zero: a deleted or crashed primary
+        or canary must not turn a decision (a rollback, a drift repair) into an outage. The
+        status keeps the split the analysis wants; the route carries the safe one until both
+        workloads serve again, when the next route repair restores it. Bootstrap is exempt: it
+        creates the primary and routes to it before it can be ready, as Flagger does.
+        """
+        if self.before.phase in (None, Phase.INITIALIZING):
+            return
+        primary_ok, canary_ok = self.obs.primary.serving, self.obs.target.serving
+        if primary_ok == canary_ok:
+            return  # both serve (nothing to correct) or neither does (nothing better exists)
+        safe = SetRoute(0, TOTAL_WEIGHT) if canary_ok else SetRoute(TOTAL_WEIGHT, 0)
+        observed = self.obs.route_weights
+        before_actions = tuple(self.actions)
+        if observed is not None and not any(isinstance(a, SetRoute) for a in self.actions):
+            # Nothing was going to touch the route; it must still not point at a dead workload.
+            self.actions.append(SetRoute(observed[0], observed[1]))
+        safe_actions: list[Action] = []
+        for index, action in enumerate(self.actions):
+            if isinstance(action, ScaleTarget) and action.to_zero and canary_ok:
+                continue  # the canary is the only copy serving: keep it up
+            if isinstance(action, SetRoute):
+                if index == self.repair_at:
+                    self.repair_at = len(safe_actions)
+                if action != safe:
+                    safe_actions.append(safe)
+                    if observed != (safe.primary_weight, safe.canary_weight):
+                        serving, absent = (
+                            (self.target, self.primary) if canary_ok else (self.primary, self.target)
+                        )
+                        safe_actions.append(
+                            EmitEvent(
+                                "Warning",
+                                "TrafficRedirected",
+                                f"Routing all traffic of {self.canary} to {serving}: "
+                                f"{absent} has no available replicas",
+                            )
+                        )
+                    continue
+                if observed == (action.primary_weight, action.canary_weight) and index >= len(before_actions):
+                    continue  # the observed route was already safe: no write needed
+            safe_actions.append(action)
+        self.actions = safe_actions
 
     def _word_route_repair(self) -> None:
         """Warn about a route repair unless this decision routes to the drifted split anyway.
@@ -226,6 +287,8 @@ class _Draft:
             return
         repair = self.actions[self.repair_at]
         assert isinstance(repair, SetRoute)
+        if (repair.primary_weight, repair.canary_weight) == self.drifted:
+            return  # the safe split of a workload without replicas, re-sent: not drift
         later = [a for a in self.actions[self.repair_at + 1 :] if isinstance(a, SetRoute)]
         if later and (later[-1].primary_weight, later[-1].canary_weight) == self.drifted:
             return
@@ -264,6 +327,37 @@ class _Draft:
         if appeared and message is not None:
             self.event(message, reason="AutoscalerNotReferenced", warning=True)
 
+    def _flag_target_conflict(self) -> None:
+        """Another Canary owns the target: say which, once, and keep saying it in a condition."""
+        message = None
+        if self.obs.owner is not None:
+            message = (
+                f"{str(self.spec.target_ref.kind).lower()} {self.spec.target_ref.name} is already managed by "
+                f"canary {self.obs.owner}; this Canary changes nothing while that one exists"
+            )
+        if self._flag(CONDITION_TARGET_CONFLICT, "TargetManagedByAnotherCanary", message) and message:
+            self.event(message, reason="TargetConflict", warning=True)
+
+    def _flag_missing_primary(self) -> None:
+        """``<target>-primary`` is gone after bootstrap: a condition and one Warning while it is."""
+        message = None
+        if self.before.phase not in (None, Phase.INITIALIZING) and not self.obs.primary.exists:
+            if any(isinstance(a, RestorePrimary) for a in self.actions):
+                message = f"{self.primary} was deleted; recreating it from the promoted revision"
+            else:
+                message = f"{self.primary} was deleted"
+        if self._flag(CONDITION_PRIMARY_MISSING, "PrimaryDeleted", message) and message:
+            self.event(message, reason="PrimaryMissing", warning=True)
+
+    def _flag_metric_provider_warnings(self) -> None:
+        """Unsafe use of a metric provider (credentials over plain http), refreshed when measured."""
+        if self.obs.checks is None:
+            return
+        warnings = sorted({m.warning for m in self.obs.checks if m.warning})
+        message = "; ".join(warnings) if warnings else None
+        if self._flag(CONDITION_METRIC_PROVIDER_WARNING, "InsecureMetricProvider", message) and message:
+            self.event(message, reason="MetricProviderWarning", warning=True)
+
     def _flag(self, type_: str, reason: str, message: str | None) -> bool:
         """Keep a True condition ``type_`` saying ``message``, or remove it when ``message`` is None.
 
@@ -296,6 +390,8 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
         return _suspended(draft)
     if phase in (Phase.TERMINATING, Phase.TERMINATED):
         return draft.finish()
+    if obs.owner is not None:
+        return _stand_aside(draft, obs.owner)
     if obs.target_revision is None or not obs.target.exists:
         return _target_missing(draft)
     _clear_target_missing_note(draft)
@@ -303,6 +399,7 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
         return _initialize(draft)
     draft.act(SyncRouting())
     _repair_route(draft)
+    _restore_missing_primary(draft)
     if draft.before.message == SUSPENDED_MESSAGE:
         _resume(draft)
     if phase in IDLE_PHASES:
@@ -333,7 +430,7 @@ def finalize(spec: CanarySpec, status: CanaryStatus | None, *, now: datetime, ca
     stamp = format_timestamp(now)
     target = f"{spec.target_ref.name}.{canary.namespace}"
     if spec.revert_on_deletion:
-        actions.append(Finalize())
+        actions.append(Finalize(revert=True))
         actions.append(
             EmitEvent(
                 "Normal", "Terminated", f"Reverting {target}: restored from {spec.target_ref.name}-primary"
@@ -341,7 +438,15 @@ def finalize(spec: CanarySpec, status: CanaryStatus | None, *, now: datetime, ca
         )
         message = f"{target} restored from its primary; canary removed"
     else:
-        message = "canary removed; workloads left as they are (revertOnDeletion is false)"
+        # The generated objects are garbage-collected; the target is parked so that a revision
+        # that never passed (mid-analysis, or a failed one) is not left serving.
+        actions.append(Finalize(revert=False))
+        actions.append(
+            EmitEvent(
+                "Normal", "Terminated", f"Canary deleted: {target} scaled to zero (revertOnDeletion is false)"
+            )
+        )
+        message = f"canary removed; {target} scaled to zero (revertOnDeletion is false)"
     updated = before.model_copy(
         deep=True,
         update={"phase": Phase.TERMINATED, "last_transition_time": stamp, "message": message},
@@ -447,26 +552,76 @@ def _suspended(draft: _Draft) -> Decision:
 
 
 def _target_missing(draft: _Draft) -> Decision:
-    """Hold everything until the target is back; say why in the Promoted condition."""
+    """Hold everything until the target is back; say why in the Promoted condition.
+
+    Traffic on the canary goes back to the primary at once (it would be answered by nobody),
+    and an analysis in flight ends as Failed: the revision under analysis is gone.
+    """
     kind = str(draft.spec.target_ref.kind).lower()
     message = draft.obs.target.message or f"{kind} {draft.spec.target_ref.name} not found"
+    phase = draft.before.phase
+    observed = draft.obs.route_weights
+    if phase not in (None, Phase.INITIALIZING) and (
+        draft.before.canary_weight > 0 or (observed is not None and observed[1] > 0)
+    ):
+        draft.route(0)
+    if phase in ANALYSING_PHASES:
+        draft.set(iterations=0)
+        draft.enter(Phase.FAILED, message=f"Canary failed: {message}")
+        draft.event(
+            f"Rolling back {draft.canary}: {message} during the analysis; all traffic to {draft.primary}",
+            reason="RollingBack",
+            warning=True,
+        )
+        draft.event(f"Canary failed! {message}", reason="Failed", warning=True)
+        return draft.finish(message)
     _warn_once(draft, message, reason="TargetNotFound")
-    if draft.before.phase is None:
+    if phase is None:
         draft.enter(Phase.INITIALIZING, message=message)
     else:
         current = draft.before.condition(CONDITION_PROMOTED)
-        status, _ = promoted_condition(draft.before.phase, draft.spec.target_ref.kind)
+        status, _ = promoted_condition(phase, draft.spec.target_ref.kind)
         draft.set(
             conditions=set_condition(
                 draft.before.conditions,
                 CONDITION_PROMOTED,
                 current.status if current else status,
-                current.reason if current else draft.before.phase.value,
+                current.reason if current else phase.value,
                 message,
                 draft.obs.now,
             )
         )
     return draft.finish(message)
+
+
+def _stand_aside(draft: _Draft, owner: str) -> Decision:
+    """Another Canary manages this target: touch nothing (the condition says who, see finish)."""
+    return draft.finish(
+        f"{str(draft.spec.target_ref.kind).lower()} {draft.spec.target_ref.name} is already managed by canary {owner}"
+    )
+
+
+def _restore_missing_primary(draft: _Draft) -> None:
+    """``<target>-primary`` was deleted after bootstrap: recreate it from the promoted revision."""
+    promoted = draft.before.last_promoted_spec
+    if not draft.obs.primary.exists and promoted:
+        draft.act(RestorePrimary(revision=promoted))
+
+
+def _park_target(draft: _Draft) -> None:
+    """Idle with nothing routed to it, the target should have no replicas: scale it to zero.
+
+    Catches a target that kept its replicas while the primary was missing (it was the only
+    copy serving) once the primary serves again; idempotent otherwise.
+    """
+    obs = draft.obs
+    if (
+        draft.before.canary_weight == 0
+        and obs.target.available is True
+        and obs.primary.serving
+        and obs.primary.ready
+    ):
+        draft.act(ScaleTarget(to_zero=True))
 
 
 def _clear_target_missing_note(draft: _Draft) -> None:
@@ -527,6 +682,7 @@ def _detect_new_revision(draft: _Draft) -> Decision:
     assert revision is not None
     before = draft.before
     if revision.hash == before.last_applied_spec:
+        _park_target(draft)
         return draft.finish()
     if revision.hash == before.last_promoted_spec:
         # Flagger: the template the primary already runs is not a new revision; only resync.
@@ -540,9 +696,8 @@ def _detect_new_revision(draft: _Draft) -> Decision:
         return draft.finish(refusal)
 
     _reset_for_revision(draft, always_reroute=False)
-    if draft.spec.skip_analysis:
-        draft.event(f"New revision detected! Promoting {draft.target} without analysis", reason="NewRevision")
-        return _start_promotion(draft)
+    # skipAnalysis too: the target is scaled up and must be ready before its template is
+    # promoted, as Flagger does, so the primary never gets a template no replica has started.
     draft.act(ScaleTarget(to_zero=False))
     draft.enter(Phase.PROGRESSING)
     draft.event(f"New revision detected! Scaling up {draft.target}", reason="NewRevision")
@@ -558,6 +713,7 @@ def _reset_for_revision(draft: _Draft, *, always_reroute: bool) -> None:
     draft.set(
         canary_weight=0,
         failed_checks=0,
+        consecutive_errors=0,
         iterations=0,
         checks=[],
         last_applied_spec=revision.hash,
@@ -677,10 +833,13 @@ def _analyse(draft: _Draft) -> Decision:
     outcomes = classify_checks(spec, obs.checks)
     judgment = judge(outcomes)
     draft.set(checks=[_check_result(o, draft.stamp) for o in outcomes])
+    draft.set(consecutive_errors=before.consecutive_errors + 1 if judgment.kind is JudgmentKind.ERROR else 0)
     if not judgment.passed:
         messages = [halt_message(o, draft.ref) for o in judgment.reasons]
         for text in messages:
             draft.event(text, reason="Halted", warning=True)
+        if judgment.kind is JudgmentKind.ERROR:
+            return _provider_error(draft, messages[0])
         failed = before.failed_checks + (1 if judgment.counts_as_failed_check else 0)
         draft.set(failed_checks=failed)
         draft.paced()
@@ -689,6 +848,24 @@ def _analyse(draft: _Draft) -> Decision:
         return draft.finish(f"{messages[0]} ({failed}/{threshold} failed checks)")
 
     return _advance(draft)
+
+
+def _provider_error(draft: _Draft, reason: str) -> Decision:
+    """The provider could not answer: halt, and roll back only after ``consecutiveErrorLimit`` in a row.
+
+    Such a step is neither a pass nor a failed check (Argo's Error verdict): a short Prometheus
+    outage must not roll back a good release, and a long one must not promote an unjudged one.
+    """
+    errors = draft.get("consecutive_errors")
+    limit = draft.spec.analysis.effective_consecutive_error_limit
+    draft.paced()
+    if errors >= limit:
+        return _rollback(
+            draft,
+            f"Rolling back {draft.canary}: metrics could not be measured for {errors} consecutive checks "
+            f"({reason})",
+        )
+    return draft.finish(f"{reason} ({errors}/{limit} consecutive provider errors)")
 
 
 def _advance(draft: _Draft, *, first_step: bool = False) -> Decision:
@@ -814,10 +991,15 @@ def _check_result(outcome: CheckOutcome, stamp: str) -> CheckResult:
     return CheckResult(
         name=outcome.name,
         verdict=outcome.verdict,
-        value=outcome.value,
+        value=_finite(outcome.value),
         threshold_min=outcome.threshold_min,
         threshold_max=outcome.threshold_max,
         message=check_message(outcome) or None,
-        primary_value=outcome.primary_value,
+        primary_value=_finite(outcome.primary_value),
         time=stamp,
     )
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN or Infinity: a non-finite value is stored as null (the message names it)."""
+    return value if value is not None and math.isfinite(value) else None

@@ -55,16 +55,24 @@ class WorkloadState:
     ready: bool
     message: str = ""
     deadline_exceeded: bool = False
+    available: bool | None = None
+    """At least one replica can serve a request now, even mid-rollout; None when the edge does not
+    say (then a workload that exists is assumed to serve)."""
+
+    @property
+    def serving(self) -> bool:
+        """Whether traffic routed to this workload would be answered (the routing invariant's test)."""
+        return self.exists and self.available is not False
 
     @classmethod
     def missing(cls, message: str) -> WorkloadState:
         """A workload that is not in the cluster (e.g. ``deployment podinfo not found``)."""
-        return cls(exists=False, ready=False, message=message)
+        return cls(exists=False, ready=False, message=message, available=False)
 
     @classmethod
     def healthy(cls) -> WorkloadState:
         """A workload whose rollout has finished and whose replicas are available."""
-        return cls(exists=True, ready=True)
+        return cls(exists=True, ready=True, available=True)
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,9 @@ class Measurement:
     message: str = ""
     primary_value: float | None = None
     samples: RevisionSamples | None = None
+    warning: str = ""
+    """Something unsafe about how it was measured that does not change the value (for example
+    credentials sent over plain http); the core shows it in a warning condition."""
 
     def __post_init__(self) -> None:
         """A MEASURED outcome without a value, or an ERROR with one, would be a lie."""
@@ -191,6 +202,8 @@ class Observation:
     split traffic (``provider: kubernetes``): weight-based analysis is then refused.
     ``unreferenced_autoscalers`` names HorizontalPodAutoscalers that scale the target while
     ``spec.autoscalerRef`` does not name them: the primary will not autoscale (a warning, not a halt).
+    ``owner`` names another Canary (``namespace/name``) that manages the same target and takes
+    precedence (created first): this Canary then does nothing but say so.
     """
 
     now: datetime
@@ -203,6 +216,7 @@ class Observation:
     primary_revision: str | None = None
     traffic_splitting: bool = True
     unreferenced_autoscalers: tuple[str, ...] = ()
+    owner: str | None = None
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

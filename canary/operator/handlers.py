@@ -13,6 +13,8 @@ from canary.operator.reconciler import Reconciler
 
 #: Back-off after an exception the reconciler did not anticipate (its own errors retry sooner).
 UNEXPECTED_ERROR_DELAY = 5.0
+#: Seconds the deletion handler keeps retrying before kopf gives up and lets the deletion finish.
+FINALIZE_TIMEOUT = 300.0
 
 
 def _reconciler(memo: Any) -> Reconciler:
@@ -24,17 +26,43 @@ def _reconciler(memo: Any) -> Reconciler:
     return reconciler
 
 
+def index_targets(
+    *, name: str, namespace: str | None, spec: Any, meta: Any, **_: Any
+) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """Index every Canary by the workload it targets, so two Canaries on one target are noticed.
+
+    Key ``(namespace, kind, name)`` of the target, value ``(creationTimestamp, canary name)``:
+    the oldest claim owns the target (RFC3339 timestamps sort in time order).
+    """
+    target = dict((spec or {}).get("targetRef") or {})
+    key = (namespace or "default", str(target.get("kind") or "Deployment"), str(target.get("name") or ""))
+    return {key: (str(meta.get("creationTimestamp") or ""), name)}
+
+
 async def run_canary(
-    *, name: str, namespace: str | None, memo: Any, stopped: kopf.DaemonStopped, logger: Logger, **_: Any
+    *,
+    name: str,
+    namespace: str | None,
+    spec: Any,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    logger: Logger,
+    **kwargs: Any,
 ) -> None:
     """One daemon per Canary: reconcile, then sleep until the core says the next step is due.
 
     All progress is in the Canary's status, so a restarted operator resumes here without repeating a step.
     """
     reconciler = _reconciler(memo)
+    canary_targets: kopf.Index[tuple[str, str, str], tuple[str, str]] = kwargs["canary_targets"]
     while not stopped:
+        target = dict((spec or {}).get("targetRef") or {})
+        key = (namespace or "default", str(target.get("kind") or "Deployment"), str(target.get("name") or ""))
+        claims = tuple(canary_targets.get(key, ()))
         try:
-            delay = await reconciler.tick(name=name, namespace=namespace or "default", logger=logger)
+            delay = await reconciler.tick(
+                name=name, namespace=namespace or "default", logger=logger, claims=claims
+            )
         except Exception:  # a bug or an outage must not kill the daemon: the status still says where we are
             logger.exception(
                 "reconcile of %s failed unexpectedly; retrying in %.0fs", name, UNEXPECTED_ERROR_DELAY
@@ -52,6 +80,7 @@ def build_registry() -> kopf.OperatorRegistry:
     """Handlers are registered on a registry of our own, so importing this module has no side effects."""
     registry = kopf.OperatorRegistry()
     kopf.on.login(registry=registry, id="login")(login)
+    kopf.index(GROUP, VERSION, PLURAL, registry=registry, id="canary_targets")(index_targets)
     kopf.daemon(
         GROUP,
         VERSION,
@@ -60,5 +89,9 @@ def build_registry() -> kopf.OperatorRegistry:
         id="reconcile",
         cancellation_timeout=5.0,
     )(run_canary)
-    kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, id="finalize")(finalize_canary)
+    # Deletion always completes: after the retries (about FINALIZE_TIMEOUT seconds) kopf gives up,
+    # logs the failure and releases the finalizer instead of blocking the deletion forever.
+    kopf.on.delete(
+        GROUP, VERSION, PLURAL, registry=registry, id="finalize", timeout=FINALIZE_TIMEOUT, backoff=5.0
+    )(finalize_canary)
     return registry

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -36,6 +36,7 @@ from canary.core.actions import (
     Finalize,
     InitializePrimary,
     PromoteToPrimary,
+    RestorePrimary,
     ScaleTarget,
     SetRoute,
     SyncRouting,
@@ -52,8 +53,13 @@ from canary.targets.factory import target_for
 
 #: After an error the tick is retried this soon, doubling per consecutive failure.
 RETRY_SECONDS = 2.0
-#: After this many consecutive failed ticks the status message and an Event say why.
+#: After this many consecutive failed ticks the status message, a condition and an Event say why.
 REPORT_AFTER_FAILURES = 3
+#: The reconciler's own condition: ticks keep failing (cleared by the next tick that completes).
+CONDITION_RECONCILE_ERROR = "ReconcileError"
+
+#: Who claims a target: ``(creationTimestamp, name)`` of each Canary naming it (see handlers).
+Claim = tuple[str, str]
 
 
 def utcnow() -> datetime:
@@ -86,8 +92,15 @@ class Reconciler:
 
     # ------------------------------------------------------------------ ticks
 
-    async def tick(self, *, name: str, namespace: str, logger: Logger) -> float:
-        """Reconcile one Canary once; returns seconds until the next tick."""
+    async def tick(
+        self, *, name: str, namespace: str, logger: Logger, claims: Collection[Claim] = ()
+    ) -> float:
+        """Reconcile one Canary once; returns seconds until the next tick.
+
+        ``claims`` are the Canaries that name the same target (this one included); the oldest
+        owns it and the others stand aside. Never raises for one Canary's trouble: an error of
+        any kind becomes a back-off and, when it persists, a condition and an Event.
+        """
         body = await asyncio.to_thread(self._read_canary, name, namespace)
         if body is None or body.get("metadata", {}).get("deletionTimestamp"):
             return self.config.max_tick_seconds  # deletion is the finalizer's job alone
@@ -95,6 +108,9 @@ class Reconciler:
             canary = Canary.from_body(body)
         except ValidationError as exc:
             await self._report_invalid(body, _validation_message(exc), logger)
+            return self.config.max_tick_seconds
+        except Exception as exc:  # a parser bug must not become a crash loop
+            await self._report_invalid(body, f"invalid Canary: {_short(exc)}", logger)
             return self.config.max_tick_seconds
         try:
             edges = Edges(
@@ -107,24 +123,33 @@ class Reconciler:
         now = self.clock()
         status = canary.status
         try:
-            observation = await self._observe(canary, edges, now)
+            observation = await self._observe(canary, edges, now, _owner(canary, claims))
             decision = machine.decide(canary.spec, status, observation)
             await self._apply(canary, edges, decision.actions)
-            await asyncio.to_thread(self._write_status, canary, body, decision.status)
+            written = _without_reconcile_error(decision.status)
+            await asyncio.to_thread(self._write_status, canary, body, written)
         except (ApiException, TargetError, RouterError, HTTPError) as exc:
+            return await self._retry_later(body, exc, logger)
+        except Exception as exc:  # a bug in one Canary's tick: back off, say so, keep the daemon alive
+            logger.exception("unexpected error reconciling %s.%s", name, namespace)
             return await self._retry_later(body, exc, logger)
         self._failures.pop((namespace, name), None)
         self._post_events(body, decision.actions, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
         return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
 
-    async def _observe(self, canary: Canary, edges: Edges, now: datetime) -> Observation:
+    async def _observe(self, canary: Canary, edges: Edges, now: datetime, owner: str | None) -> Observation:
         """Everything the core may look at this tick; metrics only when the core will judge them."""
         seen = await asyncio.to_thread(edges.target.observe, canary)
         route = await asyncio.to_thread(self._routes_or_none, canary, edges.router)
         checks: tuple[Measurement, ...] | None = None
         if machine.checks_due(canary.spec, canary.status, now):
-            checks = await measure_checks(canary, self.clients, self.config.prometheus_url)
+            checks = await measure_checks(
+                canary,
+                self.clients,
+                self.config.prometheus_url,
+                metrics_address_allow=self.config.metrics_address_allow,
+            )
         return Observation(
             now=now,
             canary=CanaryRef(canary.name, canary.namespace),
@@ -136,6 +161,7 @@ class Reconciler:
             primary_revision=seen.primary_revision,
             traffic_splitting=edges.router.splits_traffic,
             unreferenced_autoscalers=seen.unreferenced_autoscalers,
+            owner=owner,
         )
 
     @staticmethod
@@ -159,8 +185,21 @@ class Reconciler:
         logger.warning("reconcile did not complete (attempt %d), will retry: %s", failures, _short(exc))
         if failures >= REPORT_AFTER_FAILURES:
             message = f"reconcile failing ({failures} attempts): {_short(exc)}"
+            current = _status_or_empty(body)
+            conditions = set_condition(
+                current.conditions,
+                CONDITION_RECONCILE_ERROR,
+                ConditionStatus.TRUE,
+                "ReconcileFailing",
+                message,
+                self.clock(),
+            )
+            fields = {
+                "message": message,
+                "conditions": [c.to_dict() for c in conditions],
+            }
             with contextlib.suppress(ApiException, HTTPError):
-                await asyncio.to_thread(self._patch_status_fields, body, {"message": message})
+                await asyncio.to_thread(self._patch_status_fields, body, fields)
                 if failures == REPORT_AFTER_FAILURES:
                     kopf.event(_as_body(body), type="Warning", reason="ReconcileError", message=message)
         return min(RETRY_SECONDS * 2 ** (failures - 1), self.config.max_tick_seconds)
@@ -169,8 +208,13 @@ class Reconciler:
         """Deletion: let the core decide (revertOnDeletion) and perform it; kopf retries on error."""
         try:
             canary = Canary.from_body(body)
-        except ValidationError:
-            return  # nothing was ever created for an invalid Canary
+        except Exception:
+            salvaged = _salvage_for_deletion(body)
+            if salvaged is None:
+                logger.warning("canary spec is invalid and names no usable targetRef: nothing to finalize")
+                return
+            logger.warning("canary spec is invalid; finalizing with its targetRef, service and provider only")
+            canary = salvaged
         decision = machine.finalize(
             canary.spec, canary.status, now=self.clock(), canary=CanaryRef(canary.name, canary.namespace)
         )
@@ -211,9 +255,13 @@ class Reconciler:
                 edges.target.scale_up(canary)
             case PromoteToPrimary(revision=revision):
                 edges.target.promote(canary, revision)  # refuses if the target changed since analysis
-            case Finalize():
-                edges.target.finalize(canary)
+            case RestorePrimary(revision=revision):
+                edges.target.restore_primary(canary, revision)
+            case Finalize(revert=True):
+                edges.target.finalize(canary, revert=True)
                 edges.router.finalize(canary)
+            case Finalize(revert=False):
+                edges.target.finalize(canary, revert=False)
             case EmitEvent():
                 pass
 
@@ -291,6 +339,56 @@ class Reconciler:
 
     def _provider(self) -> str:
         return self.config.default_provider
+
+
+def _owner(canary: Canary, claims: Collection[Claim]) -> str | None:
+    """The Canary that owns this one's target when it is not this one: the oldest claim wins."""
+    if not claims:
+        return None
+    _, name = min(claims)
+    return None if name == canary.name else f"{canary.namespace}/{name}"
+
+
+def _status_or_empty(body: Mapping[str, Any]) -> CanaryStatus:
+    try:
+        return CanaryStatus.model_validate(dict(body.get("status") or {}))
+    except ValidationError:
+        return CanaryStatus()
+
+
+def _without_reconcile_error(status: CanaryStatus) -> CanaryStatus:
+    """A tick completed: the reconciler's own failure condition no longer applies."""
+    if status.condition(CONDITION_RECONCILE_ERROR) is None:
+        return status
+    kept = [c for c in status.conditions if c.type != CONDITION_RECONCILE_ERROR]
+    return status.model_copy(update={"conditions": kept})
+
+
+#: What deletion of an invalid Canary needs besides ``targetRef``; an invalid part is dropped.
+_DELETION_FIELDS = ("targetRef", "service", "provider", "autoscalerRef", "revertOnDeletion")
+
+
+def _salvage_for_deletion(body: Mapping[str, Any]) -> Canary | None:
+    """The parts of an invalid Canary that deletion needs, so revertOnDeletion still keeps traffic flowing.
+
+    The analysis is irrelevant to deletion and replaced by a minimal valid one; a field that
+    still fails validation is dropped. None when even ``targetRef`` is unusable.
+    """
+    raw_spec = body.get("spec") or {}
+    spec: dict[str, Any] = {k: raw_spec[k] for k in _DELETION_FIELDS if k in raw_spec}
+    spec["analysis"] = {"interval": "1m", "iterations": 1}
+    for _ in range(len(_DELETION_FIELDS)):
+        try:
+            return Canary.from_body({**dict(body), "spec": spec, "status": _status_or_empty(body).to_dict()})
+        except ValidationError as exc:
+            bad = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) > 1 and e["loc"][0] == "spec"}
+            if not bad or "targetRef" in bad or not bad & set(spec):
+                return None
+            for key in bad:
+                spec.pop(key, None)
+        except Exception:
+            return None
+    return None
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -86,11 +86,18 @@ class Target(Protocol):
         """Bring the target back (own replicas, else the primary's, else the HPA minimum, else 1)."""
         ...
 
-    def finalize(self, canary: Canary) -> None:
-        """On Canary deletion with revertOnDeletion: make the target serve what the primary served.
+    def restore_primary(self, canary: Canary, revision: str) -> None:
+        """Recreate a deleted primary running ``revision`` (the promoted one), never another.
 
-        Unless the Canary's phase is Succeeded, the primary's pod template is copied back to the
-        target first; then the target gets the primary's replicas.  A missing target is not an
-        error (nothing to revert), so deleting a namespace or an app's manifests never hangs.
+        Raises :class:`TargetError` when no template of that revision is left.
+        """
+        ...
+
+    def finalize(self, canary: Canary, *, revert: bool = True) -> None:
+        """On Canary deletion. Without ``revert``: scale the target to zero (it may run a revision
+        that never passed). With ``revert`` (revertOnDeletion): make the target serve what the
+        primary served: unless the Canary's phase is Succeeded, the primary's pod template is
+        copied back to the target first; then the target gets the primary's replicas.  A missing
+        target is not an error, so deleting a namespace or an app's manifests never hangs.
         """
         ...

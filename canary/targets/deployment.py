@@ -7,6 +7,7 @@ value carries the ``-primary`` suffix so the apex/primary Services can tell the 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -51,6 +52,40 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 Manifest = dict[str, Any]
+
+#: Key of the promoted-template backup ConfigMap holding the primary Deployment as last written.
+BACKUP_KEY = "deployment.json"
+
+
+def backup_name(target_name: str) -> str:
+    """``<target>-primary-promoted``: the ConfigMap that remembers the primary's promoted revision."""
+    return f"{primary_name(target_name)}-promoted"
+
+
+def _available(deployment: Mapping[str, Any]) -> bool:
+    """At least one replica answers requests now (mid-rollout included); zero desired means none."""
+    spec = deployment.get("spec") or {}
+    status = deployment.get("status") or {}
+    return spec.get("replicas") != 0 and int(status.get("availableReplicas") or 0) > 0
+
+
+def _restorable(primary: Mapping[str, Any], owner: Mapping[str, Any]) -> Manifest:
+    """A stored primary Deployment, cleaned of server-set fields, ready to be created again."""
+    body: Manifest = copy.deepcopy(dict(primary))
+    body.pop("status", None)
+    metadata = body.setdefault("metadata", {})
+    for key in (
+        "resourceVersion",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "managedFields",
+        "deletionTimestamp",
+    ):
+        metadata.pop(key, None)
+    metadata["ownerReferences"] = [dict(owner)]
+    return body
+
 
 #: Deployment annotations that describe the target's own history and must not leak onto the primary.
 _PRIVATE_ANNOTATION_PREFIXES: tuple[str, ...] = (
@@ -161,7 +196,8 @@ def promoted_primary(
             spec[field] = copy.deepcopy(target["spec"][field])
         else:
             spec.pop(field, None)
-    if copy_replicas and target["spec"].get("replicas") is not None:
+    if copy_replicas and target["spec"].get("replicas"):
+        # Never zero: a parked target's count would leave the primary without replicas.
         spec["replicas"] = target["spec"]["replicas"]
     spec["template"] = _primary_template(target, label)
     metadata = result["metadata"]
@@ -244,6 +280,7 @@ class DeploymentTarget:
         include_label_prefixes: tuple[str, ...] = (),
     ) -> None:
         self._apps = clients.apps
+        self._core = clients.core
         self._autoscaling = clients.autoscaling
         self._selector_labels = selector_labels
         self._include_label_prefixes = include_label_prefixes
@@ -291,6 +328,7 @@ class DeploymentTarget:
                 ready=readiness.ready,
                 message=readiness.message,
                 deadline_exceeded=readiness.stuck,
+                available=_available(target),
             )
 
         primary_revision: str | None = None
@@ -308,7 +346,11 @@ class DeploymentTarget:
                     f"halt {canary.name}.{namespace} advancement: primary deployment is scaled to zero",
                 )
             primary_state = WorkloadState(
-                exists=True, ready=ready, message=message, deadline_exceeded=readiness.stuck
+                exists=True,
+                ready=ready,
+                message=message,
+                deadline_exceeded=readiness.stuck,
+                available=_available(primary),
             )
             stamp = (primary["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION)
             primary_revision = str(stamp) if stamp else None
@@ -371,6 +413,65 @@ class DeploymentTarget:
                 target, owner, replicas, self._selector_labels, self._include_label_prefixes
             )
             self._create(self._apps.create_namespaced_deployment, namespace, body)
+            self._back_up(canary, body)
+        self._reconcile_primary_hpa(canary, owner)
+
+    def _back_up(self, canary: Canary, primary: Mapping[str, Any]) -> None:
+        """Remember the primary as promoted, so a deleted primary can be recreated without the target.
+
+        The target may hold a revision that has not passed (mid-analysis, or a failed one): it
+        is never a source for the primary, except when it still runs the promoted revision.
+        """
+        name = backup_name(canary.spec.target_ref.name)
+        revision = (primary.get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION, "")
+        body: Manifest = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": canary.namespace,
+                "annotations": {REVISION_ANNOTATION: revision},
+                "ownerReferences": [owner_reference(canary)],
+            },
+            "data": {BACKUP_KEY: json.dumps(_restorable(primary, owner_reference(canary)), sort_keys=True)},
+        }
+        core = self._core
+        if read_optional(core.read_namespaced_config_map, name, canary.namespace) is None:
+            self._create(core.create_namespaced_config_map, canary.namespace, body)
+        else:
+            call_json(core.replace_namespaced_config_map, name, canary.namespace, body)
+
+    def restore_primary(self, canary: Canary, revision: str) -> None:
+        """Recreate a deleted ``<target>-primary`` running ``revision`` (the promoted one).
+
+        From the backup of the promoted primary, else from the target when it still runs that
+        revision; never from a template that has not passed. Raises TargetError when neither
+        source holds ``revision`` (the status says so; traffic stays on what serves).
+        """
+        namespace = canary.namespace
+        target_name = canary.spec.target_ref.name
+        if self._read(primary_name(target_name), namespace) is not None:
+            return
+        owner = owner_reference(canary)
+        backup = read_optional(self._core.read_namespaced_config_map, backup_name(target_name), namespace)
+        stored = ((backup or {}).get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
+        if backup is not None and stored == revision:
+            body = _restorable(json.loads((backup.get("data") or {})[BACKUP_KEY]), owner)
+        else:
+            target = self._read(target_name, namespace)
+            if target is None or pod_template_hash(target["spec"]["template"]) != revision:
+                raise TargetError(
+                    f"cannot recreate deployment {primary_name(target_name)}.{namespace}: no template of the "
+                    f"promoted revision {revision} is left (the target runs another revision)"
+                )
+            replicas = int(target["spec"].get("replicas") or 0) or self._hpa_min_replicas(canary) or 1
+            body = build_primary_deployment(
+                target, owner, replicas, self._selector_labels, self._include_label_prefixes
+            )
+        logger.warning(
+            "canary %s.%s: recreating deleted %s", canary.name, namespace, primary_name(target_name)
+        )
+        self._create(self._apps.create_namespaced_deployment, namespace, body)
         self._reconcile_primary_hpa(canary, owner)
 
     @staticmethod
@@ -433,7 +534,10 @@ class DeploymentTarget:
                 selector_labels=self._selector_labels,
                 include_label_prefixes=self._include_label_prefixes,
             )
-            call_json(self._apps.replace_namespaced_deployment, primary_name(target_name), namespace, updated)
+            written = call_json(
+                self._apps.replace_namespaced_deployment, primary_name(target_name), namespace, updated
+            )
+            self._back_up(canary, written or updated)
 
         retry_on_conflict(copy_template)
 
@@ -469,8 +573,10 @@ class DeploymentTarget:
                 replicas = self._hpa_min_replicas(canary) or 0
         self.scale(canary, max(replicas, 1))
 
-    def finalize(self, canary: Canary) -> None:
-        """revertOnDeletion: make the target serve what the primary served, then hand it the replicas.
+    def finalize(self, canary: Canary, *, revert: bool = True) -> None:
+        """Canary deleted. Without ``revert``: park the target (it may run a revision that never
+        passed; a missing target is fine). With it (revertOnDeletion): make the target serve what
+        the primary served, then hand it the replicas.
 
         Unless the Canary's phase is Succeeded the target may hold a failed or unpromoted
         template, so the primary's template is copied back onto it (one write with the replica
@@ -479,6 +585,15 @@ class DeploymentTarget:
         """
         namespace = canary.namespace
         target_name = canary.spec.target_ref.name
+        if not revert:
+            if self._read(target_name, namespace) is not None:
+                try:
+                    self.scale_to_zero(canary)
+                except TargetError:
+                    logger.info(
+                        "canary %s.%s: deployment %s vanished meanwhile", canary.name, namespace, target_name
+                    )
+            return
         if self._read(target_name, namespace) is None:
             logger.info(
                 "canary %s.%s: deployment %s.%s is gone, nothing to revert",
@@ -493,7 +608,7 @@ class DeploymentTarget:
             return
         revert_template = canary.current_status.phase is not Phase.SUCCEEDED
 
-        def revert() -> None:
+        def revert_target() -> None:
             target = self._read(target_name, namespace)
             primary = self._read(primary_name(target_name), namespace)
             if target is None or primary is None:
@@ -506,4 +621,4 @@ class DeploymentTarget:
                 return
             call_json(self._apps.replace_namespaced_deployment, target_name, namespace, updated)
 
-        revert_unless_gone(revert, f"canary {canary.name}.{namespace}: deployment {target_name}")
+        revert_unless_gone(revert_target, f"canary {canary.name}.{namespace}: deployment {target_name}")

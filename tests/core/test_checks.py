@@ -75,7 +75,7 @@ def test_classify(value: float | None, bounds: ThresholdRange | None, verdict: V
         ),
         pytest.param((passing(), failing()), JudgmentKind.FAILED, True, id="one-failed"),
         pytest.param((no_data(), passing()), JudgmentKind.INCONCLUSIVE, True, id="no-data-never-passes"),
-        pytest.param((provider_error(), no_data("x")), JudgmentKind.ERROR, True, id="error-beats-no-data"),
+        pytest.param((provider_error(), no_data("x")), JudgmentKind.ERROR, False, id="error-beats-no-data"),
         pytest.param((provider_error(), failing()), JudgmentKind.FAILED, True, id="failed-beats-error"),
     ],
 )

@@ -100,10 +100,14 @@ def test_finalize_reverts_when_asked() -> None:
     assert again.actions == ()
 
 
-def test_finalize_without_revert_only_terminates() -> None:
+def test_finalize_without_revert_parks_the_target() -> None:
+    """Deleting the Canary mid-analysis must not leave the unvalidated revision serving."""
     decision = finalize(SPEC, status(Phase.PROGRESSING), now=at(9), canary=observe(T0).canary)
     assert decision.status.phase is Phase.TERMINATED
-    assert decision.actions == ()
+    assert decision.actions[0] == Finalize(revert=False)
+    assert [e.message for e in decision.events] == [
+        "Canary deleted: podinfo.test scaled to zero (revertOnDeletion is false)"
+    ]
 
 
 def test_terminated_canary_is_left_alone() -> None:

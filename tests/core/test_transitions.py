@@ -131,17 +131,35 @@ CASES = [
         fields={"last_applied_spec": STABLE, "last_promoted_spec": STABLE},
     ),
     Case(
-        "skip-analysis-promotes-new-revision-at-once",
+        # Flagger's order: the target is scaled up first, so the template promoted has started
+        # somewhere and the replica count copied to the primary is not zero.
+        "skip-analysis-scales-up-new-revision-first",
         status(Phase.SUCCEEDED, last_applied_spec=STABLE),
         observe(at(5)),
+        Phase.PROGRESSING,
+        (ScaleTarget(to_zero=False),),
+        ("New revision detected! Scaling up podinfo.test",),
+        spec=make_spec(skip_analysis=True),
+        weight=0,
+    ),
+    Case(
+        "skip-analysis-promotes-once-target-ready",
+        status(Phase.PROGRESSING),
+        observe(at(1)),
         Phase.PROMOTING,
-        (PromoteToPrimary(revision=NEW),),
-        (
-            "New revision detected! Promoting podinfo.test without analysis",
-            "Copying podinfo.test template spec to podinfo-primary.test",
-        ),
+        (SetRoute(100, 0), PromoteToPrimary(revision=NEW)),
+        (PROMOTING,),
         spec=make_spec(skip_analysis=True),
         condition=(U, "Promoting"),
+    ),
+    Case(
+        "skip-analysis-waits-for-target-ready",
+        status(Phase.PROGRESSING),
+        observe(at(1), target_ready=False, target_message=NOT_READY),
+        Phase.PROGRESSING,
+        (),
+        (f"Halt advancement canary deployment podinfo.test not ready: {NOT_READY}",),
+        spec=make_spec(skip_analysis=True),
     ),
     # ---------------------------------------------------------------- progressing
     Case(
@@ -230,14 +248,42 @@ CASES = [
         failed_checks=1,
     ),
     Case(
-        "provider-error-halts-and-counts",
+        # Argo's Error verdict: neither a pass nor a failed check; a limit of its own.
+        "provider-error-halts-without-failed-check",
         status(Phase.PROGRESSING, canary_weight=20),
         observe(at(1), checks=(provider_error(),)),
         Phase.PROGRESSING,
         (),
         ("Metric query failed for request-success-rate: connection refused",),
         weight=20,
+        failed_checks=0,
+        fields={"consecutive_errors": 1},
+    ),
+    Case(
+        "provider-error-limit-rolls-back",
+        status(Phase.PROGRESSING, canary_weight=20, consecutive_errors=3),
+        observe(at(1), checks=(provider_error(),)),
+        Phase.FAILED,
+        (SetRoute(100, 0), ScaleTarget(to_zero=True)),
+        (
+            "Metric query failed for request-success-rate: connection refused",
+            "Rolling back podinfo.test: metrics could not be measured for 4 consecutive checks "
+            "(Metric query failed for request-success-rate: connection refused)",
+            CANARY_FAILED,
+        ),
+        weight=0,
+        condition=(F, "Failed"),
+    ),
+    Case(
+        "measured-step-resets-provider-errors",
+        status(Phase.PROGRESSING, canary_weight=20, consecutive_errors=3),
+        observe(at(1), checks=(failing(),)),
+        Phase.PROGRESSING,
+        (),
+        (HALT_RATE,),
+        weight=20,
         failed_checks=1,
+        fields={"consecutive_errors": 0},
     ),
     Case(
         "threshold-reached-rolls-back",
@@ -488,11 +534,27 @@ CASES = [
         synced=False,
     ),
     Case(
-        "target-missing-warns-once",
-        status(Phase.PROGRESSING, canary_weight=20, message="deployment podinfo not found"),
+        # Nobody would answer the canary's share: it goes back to the primary at once.
+        "target-deleted-mid-analysis-routes-back-and-fails",
+        status(Phase.PROGRESSING, canary_weight=20),
+        observe(at(0.5), revision=None),
+        Phase.FAILED,
+        (SetRoute(100, 0),),
+        (
+            "Rolling back podinfo.test: deployment podinfo not found during the analysis; "
+            "all traffic to podinfo-primary.test",
+            "Canary failed! deployment podinfo not found",
+        ),
+        weight=0,
+        condition=(F, "Failed"),
+        synced=False,
+    ),
+    Case(
+        "target-missing-when-settled-warns-once",
+        status(Phase.SUCCEEDED, message="deployment podinfo not found"),
         observe(at(3), revision=None),
-        Phase.PROGRESSING,
-        weight=20,
+        Phase.SUCCEEDED,
+        weight=0,
         synced=False,
     ),
     Case(
@@ -617,11 +679,12 @@ CASES = [
         synced=False,
     ),
     Case(
-        "drift-ignored-when-target-missing",
-        status(Phase.PROGRESSING, canary_weight=20, message="deployment podinfo not found"),
+        "target-missing-with-canary-traffic-in-route-routes-back",
+        status(Phase.SUCCEEDED, message="deployment podinfo not found"),
         observe(at(1), revision=None, route=(70, 30)),
-        Phase.PROGRESSING,
-        weight=20,
+        Phase.SUCCEEDED,
+        (SetRoute(100, 0),),
+        weight=0,
         synced=False,
     ),
     Case(
@@ -816,12 +879,12 @@ CASES = [
         fields={"iterations": 2},
     ),
     Case(
-        "no-traffic-split-skip-analysis-promotes",
+        "no-traffic-split-skip-analysis-scales-up",
         status(Phase.SUCCEEDED, last_applied_spec=STABLE),
         observe(at(5), splitting=False),
-        Phase.PROMOTING,
-        (PromoteToPrimary(revision=NEW),),
-        ("New revision detected! Promoting podinfo.test without analysis", PROMOTING),
+        Phase.PROGRESSING,
+        (ScaleTarget(to_zero=False),),
+        ("New revision detected! Scaling up podinfo.test",),
         spec=make_spec(provider="kubernetes", skip_analysis=True),
     ),
     # ---------------------------------------------------------------- routing objects
@@ -905,13 +968,15 @@ def test_target_back_restores_condition_message_and_warns_again_next_time() -> N
     assert [e.message for e in again.events] == ["deployment podinfo not found"]
 
 
-def test_target_back_mid_analysis_continues() -> None:
+def test_target_back_after_deletion_mid_analysis_needs_a_new_revision() -> None:
+    """The aborted revision is not resumed; its reappearance is not a new revision either."""
     missing = decide(SPEC, status(Phase.PROGRESSING, canary_weight=20), observe(at(1), revision=None)).status
-    assert missing.canary_weight == 20
-    back = decide(SPEC, missing, observe(at(1.5), checks=(passing(),)))
-    assert back.status.canary_weight == 40
-    promoted = back.status.condition(CONDITION_PROMOTED)
-    assert promoted is not None and promoted.message == "New revision detected, progressing canary analysis."
+    assert (missing.phase, missing.canary_weight) == (Phase.FAILED, 0)
+    back = decide(SPEC, missing, observe(at(1.5)))
+    assert back.status.phase is Phase.FAILED
+    assert not back.routes and not any(isinstance(a, PromoteToPrimary) for a in back.actions)
+    newer = decide(SPEC, back.status, observe(at(2), revision=NEWER))
+    assert newer.status.phase is Phase.PROGRESSING
 
 
 def test_unsupported_flagger_fields_are_named_in_a_condition() -> None:
