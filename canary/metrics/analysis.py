@@ -1,20 +1,32 @@
 """Measure all of a Canary's metrics for one analysis step (the operator's single entry point).
 
 Checks run concurrently in worker threads (the providers are blocking HTTP clients), so a
-slow or dead Prometheus costs one retry budget per step, not one per metric.
+slow or dead Prometheus costs one check budget per step
+(:data:`canary.metrics.base.CHECK_BUDGET_SECONDS`), not one per metric.  The threads come from
+a pool of their own (:data:`METRIC_WORKERS`), not asyncio's default executor, so checks waiting
+on a slow Prometheus never hold up other Canaries' Kubernetes calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from canary.api.models import Canary
 from canary.core.observations import Measurement
 from canary.kube import KubeClients
+from canary.metrics.addresses import AddressPolicy
 from canary.metrics.base import MetricCheck
 from canary.metrics.factory import metric_check_for
 
-__all__ = ["measure_checks", "measure_checks_sync"]
+__all__ = ["METRIC_WORKERS", "measure_checks", "measure_checks_sync"]
+
+METRIC_WORKERS = 16
+"""Metric checks running at the same time, over all Canaries (more wait for a free thread)."""
+
+_EXECUTOR = ThreadPoolExecutor(max_workers=METRIC_WORKERS, thread_name_prefix="canary-metrics")
 
 
 def measure_checks_sync(canary: Canary, check: MetricCheck) -> tuple[Measurement, ...]:
@@ -23,14 +35,27 @@ def measure_checks_sync(canary: Canary, check: MetricCheck) -> tuple[Measurement
 
 
 async def measure_checks(
-    canary: Canary, clients: KubeClients, default_address: str
+    canary: Canary,
+    clients: KubeClients,
+    default_address: str,
+    *,
+    metrics_address_allow: Sequence[str] = (),
 ) -> tuple[Measurement, ...]:
     """Every metric of the Canary, in spec order; never raises for provider trouble (provider ERROR measurements instead).
 
     ``default_address`` is the operator's Prometheus; ``spec.metricsServer`` and a template's
-    ``provider.address`` take precedence over it.
+    ``provider.address`` take precedence over it.  ``metrics_address_allow`` is the operator's
+    allow-list (:class:`~canary.metrics.addresses.AddressPolicy`; empty = any address): other
+    addresses are not contacted and their metrics are ERRORs; ``default_address`` is always allowed.
     """
-    check = metric_check_for(canary, clients, default_address)
+    policy = AddressPolicy.of(metrics_address_allow, always=(default_address,))
+    check = metric_check_for(canary, clients, default_address, policy)
     metrics = canary.spec.analysis.metrics or []
-    outcomes = await asyncio.gather(*(asyncio.to_thread(check.measure, canary, metric) for metric in metrics))
+    loop = asyncio.get_running_loop()
+    outcomes = await asyncio.gather(
+        *(
+            loop.run_in_executor(_EXECUTOR, functools.partial(check.measure, canary, metric))
+            for metric in metrics
+        )
+    )
     return tuple(outcomes)

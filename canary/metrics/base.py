@@ -7,16 +7,23 @@ retries. The edge only measures; the core classifies the value against the metri
 (or anything else went wrong) is a provider ERROR and an empty result or NaN is NO_DATA, kept
 apart in :class:`ProviderOutcome`.  A query answering with several series is an ERROR too: a
 check compares one number with its threshold.
+
+Every ERROR message reads ``metric <name>: <short reason>``, the reason naming the provider by
+``scheme://host:port`` (see :mod:`canary.metrics.prometheus` for what a reason may contain).
+A check is bounded in time as a whole: :data:`CHECK_BUDGET_SECONDS`, retries included.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random
 
 from canary.api.duration import duration_seconds
 from canary.api.models import Canary, CanaryMetric, TemplateRef
@@ -27,7 +34,9 @@ from canary.routers.base import service_names
 from canary.targets.workload import primary_name
 
 __all__ = [
+    "CHECK_BUDGET_SECONDS",
     "DEFAULT_METRIC_INTERVAL",
+    "Budget",
     "MetricCheck",
     "MetricTemplateError",
     "MetricsProvider",
@@ -45,6 +54,37 @@ T = TypeVar("T")
 
 #: Flagger's default query window for a metric without ``interval``.
 DEFAULT_METRIC_INTERVAL = "1m"
+
+CHECK_BUDGET_SECONDS = 10.0
+"""Longest one metric check may take, tenacity retries and the built-in metrics' extra queries
+(primary value, revision samples) included.  Each request gets at most what is left of it (and
+at most :data:`canary.metrics.prometheus.QUERY_TIMEOUT_SECONDS`), so a Prometheus that never
+answers is an ERROR ("timed out") after about this long, and a step's checks, which run
+concurrently, cost one budget however many there are."""
+
+_MIN_ATTEMPT_SECONDS = 0.5
+"""No request is started with less than this left of the budget: it could not succeed."""
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+class Budget:
+    """Wall-clock seconds left for one check (monotonic clock)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        """Seconds left, never negative."""
+        return max(0.0, self._end - time.monotonic())
+
+    def timeout(self) -> float:
+        """The timeout for the next request: what is left; MetricsQueryError when that is too little."""
+        left = self.remaining()
+        if left < _MIN_ATTEMPT_SECONDS:
+            raise MetricsQueryError(f"no time left in the check's {self.seconds:g}s budget", retryable=False)
+        return left
 
 
 class MetricsQueryError(RuntimeError):
@@ -68,28 +108,38 @@ class VectorSample:
 
 
 class MetricsProvider(Protocol):
-    """A metrics backend: a liveness probe and instant queries."""
+    """A metrics backend: a liveness probe and instant queries.
+
+    ``timeout`` is the most a query may take (the provider may use less); None means the
+    provider's own default.  A MetricsQueryError's message is shown to users as is: it must name
+    the provider and a short reason, never echo a response body or the encoded query.
+    """
 
     def is_online(self) -> bool:
         """True when the backend answers a trivial query."""
         ...
 
-    def run_query(self, query: str) -> float | None:
+    def run_query(self, query: str, timeout: float | None = None) -> float | None:
         """A single value (None = no data); raises MetricsQueryError when the backend fails
         or answers with more than one series."""
         ...
 
-    def run_vector(self, query: str) -> list[VectorSample]:
+    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
         """Every series of the answer, for per-bucket or per-revision observations."""
         ...
 
 
 @dataclass(frozen=True)
 class ResolvedTemplate:
-    """A MetricTemplate's query with the provider it must run on."""
+    """A MetricTemplate's query with the provider it must run on.
+
+    ``warning`` is copied to the measurement's ``warning`` once the query was sent (e.g.
+    credentials going over plain http).
+    """
 
     query: str
     provider: MetricsProvider
+    warning: str = ""
 
 
 class TemplateResolver(Protocol):
@@ -102,8 +152,10 @@ class TemplateResolver(Protocol):
 class MetricCheck:
     """Measures one metric of a Canary (never raises for provider trouble; never judges the value).
 
-    ``attempts``/``min_wait``/``max_wait`` bound the retries of a failing provider: with the
-    defaults a dead Prometheus is reported as a provider ERROR in about two seconds at most.
+    ``attempts``/``min_wait``/``max_wait`` bound the retries of a failing provider and ``budget``
+    bounds the whole check in seconds (:data:`CHECK_BUDGET_SECONDS`): with the defaults a refused
+    connection is reported as a provider ERROR in about two seconds, a Prometheus that never
+    answers in about ``budget`` seconds.
     """
 
     provider: MetricsProvider
@@ -112,6 +164,7 @@ class MetricCheck:
     min_wait: float = 0.2
     max_wait: float = 1.0
     collect_samples: bool = True
+    budget: float = CHECK_BUDGET_SECONDS
 
     def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> Measurement:
         """Run the metric's query over ``interval`` (default: the metric's, else 1m).
@@ -122,76 +175,90 @@ class MetricCheck:
             return self._measure(canary, metric, interval)
         except Exception as exc:  # the contract: a broken check is a provider ERROR, not a crash
             logger.warning("metric %s check failed unexpectedly", metric.name, exc_info=True)
+            detail = _WHITESPACE.sub(" ", str(exc)).strip()
+            detail = detail if len(detail) <= 200 else detail[:199] + "…"
             return Measurement.error(
-                metric.name, f"metric {metric.name} check failed: {type(exc).__name__}: {exc}"
+                metric.name, f"metric {metric.name} check failed: {type(exc).__name__}: {detail}"
             )
 
     def _measure(self, canary: Canary, metric: CanaryMetric, interval: str | None) -> Measurement:
+        budget = Budget(self.budget)
         context = query_context(canary, metric, interval)
         provider = self.provider
+        warning = ""
         try:
             if metric.template_ref is not None:
                 if self.resolve_template is None:
-                    return Measurement.error(
-                        metric.name, "MetricTemplates cannot be loaded: no template resolver configured"
-                    )
+                    return _error(metric, "MetricTemplates cannot be loaded: no template resolver configured")
                 resolved = self.resolve_template(canary, metric.template_ref)
-                provider = resolved.provider
+                provider, warning = resolved.provider, resolved.warning
                 query = render_query(resolved.query, context)
             elif metric.query is not None:
                 query = render_query(metric.query, context)
             elif metric.name in BUILTIN_QUERIES:
                 query = builtin_query(metric.name, context)
             else:
-                return Measurement.error(
-                    metric.name, f"metric {metric.name} has no query, templateRef or built-in definition"
-                )
+                return _error(metric, "no query, templateRef or built-in definition")
         except TemplateError as exc:
-            return Measurement.error(metric.name, f"invalid query for metric {metric.name}: {exc}")
+            return _error(metric, f"invalid query: {exc}")
         except MetricTemplateError as exc:
-            return Measurement.error(metric.name, str(exc))
+            return _error(metric, str(exc))
 
         try:
-            value = self._with_retries(lambda: provider.run_query(query))
+            value = self._with_retries(lambda timeout: provider.run_query(query, timeout), budget)
         except MetricsQueryError as exc:
-            return Measurement.error(metric.name, f"metric query failed for {metric.name}: {exc}")
+            return dataclasses.replace(_error(metric, str(exc)), warning=warning)
 
         primary_value: float | None = None
         samples: RevisionSamples | None = None
         if metric.is_builtin:
-            primary_value = self._primary_value(provider, metric.name, context)
+            primary_value = self._primary_value(provider, metric.name, context, budget)
             if self.collect_samples:
-                samples = self._samples(provider, context)
-        return Measurement.of(metric.name, value, primary_value=primary_value, samples=samples)
+                samples = self._samples(provider, context, budget)
+        measurement = Measurement.of(metric.name, value, primary_value=primary_value, samples=samples)
+        return dataclasses.replace(measurement, warning=warning) if warning else measurement
 
-    def _with_retries(self, call: Callable[[], T]) -> T:
+    def _with_retries(self, call: Callable[[float], T], budget: Budget) -> T:
+        """``call(timeout)`` retried while retryable, within ``attempts`` and the budget."""
+
+        def stop(state: RetryCallState) -> bool:
+            # The next attempt needs the longest wait plus a useful request time.
+            return (
+                state.attempt_number >= self.attempts
+                or budget.remaining() < self.max_wait + _MIN_ATTEMPT_SECONDS
+            )
+
         retrying = Retrying(
             retry=retry_if_exception(lambda exc: isinstance(exc, MetricsQueryError) and exc.retryable),
-            stop=stop_after_attempt(self.attempts),
+            stop=stop,
             wait=wait_random(self.min_wait, self.max_wait),
             reraise=True,
         )
-        return retrying(call)
+        return retrying(lambda: call(budget.timeout()))
 
-    def _primary_value(self, provider: MetricsProvider, name: str, context: QueryContext) -> float | None:
+    def _primary_value(
+        self, provider: MetricsProvider, name: str, context: QueryContext, budget: Budget
+    ) -> float | None:
         """The same built-in metric for the primary, for side-by-side display; best effort."""
         try:
             return provider.run_query(
-                builtin_query(name, _for_workload(context, primary_name(context.target)))
+                builtin_query(name, _for_workload(context, primary_name(context.target))), budget.timeout()
             )
         except MetricsQueryError as exc:
             logger.debug("primary value of %s unavailable: %s", name, exc)
             return None
 
-    def _samples(self, provider: MetricsProvider, context: QueryContext) -> RevisionSamples | None:
+    def _samples(
+        self, provider: MetricsProvider, context: QueryContext, budget: Budget
+    ) -> RevisionSamples | None:
         """Raw counts for both revisions over the same window.
 
         None if any query fails or either revision has no request data: "no data" must not
         be mistaken for "zero requests" by a statistical judge.
         """
         try:
-            canary = revision_sample(provider, context)
-            primary = revision_sample(provider, _for_workload(context, primary_name(context.target)))
+            canary = revision_sample(provider, context, budget)
+            primary = revision_sample(provider, _for_workload(context, primary_name(context.target)), budget)
         except MetricsQueryError as exc:
             logger.debug("revision samples unavailable: %s", exc)
             return None
@@ -201,6 +268,11 @@ class MetricCheck:
         return RevisionSamples(
             canary=canary, primary=primary, window_seconds=_window_seconds(context.interval)
         )
+
+
+def _error(metric: CanaryMetric, reason: str) -> Measurement:
+    """A provider ERROR whose message names the check: ``metric <name>: <reason>``."""
+    return Measurement.error(metric.name, f"metric {metric.name}: {reason}")
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -237,20 +309,27 @@ def _window_seconds(interval: str) -> float | None:
         return None
 
 
-def revision_sample(provider: MetricsProvider, context: QueryContext) -> RevisionSample | None:
+def revision_sample(
+    provider: MetricsProvider, context: QueryContext, budget: Budget | None = None
+) -> RevisionSample | None:
     """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload.
 
     None when the requests query has no data (the workload's series do not exist in the
     window): that is "unknown", not "0 requests".  Once requests exist, an empty errors answer
-    does mean zero: ``sum`` over no 5xx series, because none was ever served.
+    does mean zero: ``sum`` over no 5xx series, because none was ever served.  With a ``budget``
+    each query gets what is left of it (MetricsQueryError once it is used up).
     """
+
+    def timeout() -> float | None:
+        return budget.timeout() if budget is not None else None
+
     queries = revision_queries(context)
-    requests = provider.run_query(queries.requests)
+    requests = provider.run_query(queries.requests, timeout())
     if requests is None:
         return None
-    errors = provider.run_query(queries.errors)
+    errors = provider.run_query(queries.errors, timeout())
     buckets: list[tuple[float, float]] = []
-    for sample in provider.run_vector(queries.latency_buckets):
+    for sample in provider.run_vector(queries.latency_buckets, timeout()):
         le = sample.labels.get("le")
         if le is not None:
             buckets.append((float(le) / 1000.0, sample.value))

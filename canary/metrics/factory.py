@@ -12,6 +12,11 @@ own ``provider.address``.  It never falls back to the Canary's ``spec.metricsSer
 operator default); otherwise anyone able to write a Canary could name a template in another
 namespace and point its credentials at a server they control.  Such a metric is an ERROR
 outcome naming the template.  Templates without a ``secretRef`` keep Flagger's fallback.
+Credentials sent to an ``http://`` address still work, but the measurement carries a warning.
+
+Allow-list.  With ``canary operator --metrics-address-allow`` (an :class:`AddressPolicy`), a
+template's or Canary's address outside the list is not contacted at all (its Secret is not even
+read): the metric is an ERROR saying so.  The operator's own default Prometheus is always allowed.
 """
 
 from __future__ import annotations
@@ -32,14 +37,24 @@ from canary.api.models import (
     TemplateRef,
 )
 from canary.kube import KubeClients, call_json, is_not_found
-from canary.metrics.base import MetricCheck, MetricsProvider, MetricTemplateError, ResolvedTemplate
+from canary.metrics.addresses import AddressPolicy, display_address, parse_address
+from canary.metrics.base import (
+    MetricCheck,
+    MetricsProvider,
+    MetricsQueryError,
+    MetricTemplateError,
+    ResolvedTemplate,
+    VectorSample,
+)
 from canary.metrics.prometheus import PrometheusProvider
 
 __all__ = [
     "METRIC_TEMPLATE_PLURAL",
     "KubeTemplateResolver",
+    "RefusedProvider",
     "metric_check_for",
     "metrics_address",
+    "plain_http_warning",
     "provider_for",
     "secret_strings",
 ]
@@ -93,12 +108,49 @@ def metrics_address(canary: Canary, default_address: str) -> str:
     return canary.spec.metrics_server or default_address
 
 
-class KubeTemplateResolver:
-    """Loads MetricTemplates and their Secrets through the API (a :class:`TemplateResolver`)."""
+class RefusedProvider:
+    """A provider that is never contacted: every query is a (non-retryable) ERROR with ``reason``."""
 
-    def __init__(self, clients: KubeClients, default_address: str) -> None:
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"RefusedProvider({self.reason!r})"
+
+    def is_online(self) -> bool:
+        return False
+
+    def run_query(self, query: str, timeout: float | None = None) -> float | None:
+        raise MetricsQueryError(self.reason, retryable=False)
+
+    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
+        raise MetricsQueryError(self.reason, retryable=False)
+
+
+def plain_http_warning(template: str, address: str) -> str:
+    """The warning for a template whose credentials go to an ``http://`` address ("" otherwise)."""
+    try:
+        endpoint = parse_address(address)
+    except ValueError:
+        return ""  # never contacted: the provider reports the address as invalid
+    if endpoint.scheme != "http":
+        return ""
+    return f"metric template {template} sends credentials to {endpoint.origin} over plain http; use https"
+
+
+class KubeTemplateResolver:
+    """Loads MetricTemplates and their Secrets through the API (a :class:`TemplateResolver`).
+
+    ``policy`` is the operator's allow-list: a template whose address it refuses is an error
+    before its Secret is read.
+    """
+
+    def __init__(
+        self, clients: KubeClients, default_address: str, policy: AddressPolicy | None = None
+    ) -> None:
         self._clients = clients
         self._default_address = default_address
+        self._policy = policy or AddressPolicy()
 
     def __call__(self, canary: Canary, ref: TemplateRef) -> ResolvedTemplate:
         """Template ``ref.namespace`` defaults to the Canary's; its Secret lives next to the template."""
@@ -123,14 +175,20 @@ class KubeTemplateResolver:
         except ValueError as exc:
             raise MetricTemplateError(f"MetricTemplate {ref.name}.{namespace} is invalid: {exc}") from exc
         credentials: dict[str, str] = {}
+        warning = ""
         secret_ref = template.spec.provider.secret_ref
+        if secret_ref is not None and not template.spec.provider.address:
+            raise MetricTemplateError(
+                f"MetricTemplate {ref.name}.{namespace} has secretRef {secret_ref.name} but no "
+                "provider.address: credentials are only sent to the address the template itself "
+                "names, never to the Canary's metricsServer; set spec.provider.address"
+            )
+        address = template.spec.provider.address or metrics_address(canary, self._default_address)
+        refusal = self._policy.refusal(address)
+        if refusal is not None:
+            raise MetricTemplateError(f"MetricTemplate {ref.name}.{namespace}: {refusal}")
         if secret_ref is not None:
-            if not template.spec.provider.address:
-                raise MetricTemplateError(
-                    f"MetricTemplate {ref.name}.{namespace} has secretRef {secret_ref.name} but no "
-                    "provider.address: credentials are only sent to the address the template itself "
-                    "names, never to the Canary's metricsServer; set spec.provider.address"
-                )
+            warning = plain_http_warning(f"{ref.name}.{namespace}", address)
             try:
                 secret = call_json(self._clients.core.read_namespaced_secret, secret_ref.name, namespace)
             except ApiException as exc:
@@ -138,15 +196,26 @@ class KubeTemplateResolver:
                     f"secret {secret_ref.name}.{namespace} of MetricTemplate {ref.name} could not be read: {exc.reason}"
                 ) from exc
             credentials = secret_strings(secret)
-        provider = provider_for(
-            template.spec.provider, credentials, metrics_address(canary, self._default_address)
-        )
-        return ResolvedTemplate(query=template.spec.query, provider=provider)
+        provider = provider_for(template.spec.provider, credentials, address)
+        return ResolvedTemplate(query=template.spec.query, provider=provider, warning=warning)
 
 
-def metric_check_for(canary: Canary, clients: KubeClients, default_address: str) -> MetricCheck:
-    """The MetricCheck the operator uses for this Canary's metrics."""
+def metric_check_for(
+    canary: Canary, clients: KubeClients, default_address: str, policy: AddressPolicy | None = None
+) -> MetricCheck:
+    """The MetricCheck the operator uses for this Canary's metrics.
+
+    ``policy`` (the operator's ``--metrics-address-allow``) applies to ``spec.metricsServer``
+    and to MetricTemplate addresses; ``default_address`` is always allowed.
+    """
+    policy = policy or AddressPolicy()
+    address = metrics_address(canary, default_address)
+    refusal = policy.refusal(address)
+    provider: MetricsProvider = (
+        PrometheusProvider(address)
+        if refusal is None
+        else RefusedProvider(f"{refusal} (spec.metricsServer {display_address(address)})")
+    )
     return MetricCheck(
-        provider=PrometheusProvider(metrics_address(canary, default_address)),
-        resolve_template=KubeTemplateResolver(clients, default_address),
+        provider=provider, resolve_template=KubeTemplateResolver(clients, default_address, policy)
     )

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from typing import Any
 
+from canary.metrics.addresses import ALLOW_ENV_VAR, allow_entry_error, split_allow_env
 from canary.operator.config import DEFAULT_PROMETHEUS_URL
 from canary.routers.factory import DEFAULT_PROVIDER, SUPPORTED_PROVIDERS
+
+
+def _allow_entry(value: str) -> str:
+    """argparse type of --metrics-address-allow: a usable prefix or regular expression."""
+    error = allow_entry_error(value)
+    if error is not None:
+        raise argparse.ArgumentTypeError(error)
+    return value
 
 
 def add_parser(subparsers: Any) -> None:
@@ -33,6 +44,19 @@ def add_parser(subparsers: Any) -> None:
         help="Prometheus used when a Canary and its MetricTemplates name none (default: %(default)s)",
     )
     parser.add_argument(
+        "--metrics-address-allow",
+        action="append",
+        metavar="REGEX_OR_PREFIX",
+        type=_allow_entry,
+        default=None,
+        help=(
+            "query metrics providers (MetricTemplate provider.address, Canary spec.metricsServer) only at "
+            "addresses matching this http(s):// prefix or regular expression (full match); repeatable; "
+            f"default: ${ALLOW_ENV_VAR} (whitespace-separated), else any address. "
+            "--prometheus-url is always allowed"
+        ),
+    )
+    parser.add_argument(
         "--provider",
         default=DEFAULT_PROVIDER,
         choices=SUPPORTED_PROVIDERS,
@@ -53,9 +77,17 @@ def run(args: argparse.Namespace) -> int:
     from canary.operator.config import OperatorConfig
     from canary.operator.runner import run_operator
 
-    config = OperatorConfig(
-        kubeconfig=args.kubeconfig, prometheus_url=args.prometheus_url, default_provider=args.provider
-    )
+    allow = tuple(args.metrics_address_allow or split_allow_env(os.environ.get(ALLOW_ENV_VAR)))
+    try:
+        config = OperatorConfig(
+            kubeconfig=args.kubeconfig,
+            prometheus_url=args.prometheus_url,
+            default_provider=args.provider,
+            metrics_address_allow=allow,
+        )
+    except ValueError as exc:
+        print(f"canary operator: {exc}", file=sys.stderr)
+        return 2
     return run_operator(
         config,
         namespaces=tuple(args.namespace),

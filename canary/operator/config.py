@@ -6,6 +6,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from canary.metrics.addresses import allow_entry_error
 from canary.routers.factory import DEFAULT_PROVIDER
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -32,3 +33,18 @@ class OperatorConfig:
 
     max_tick_seconds: float = 30.0
     """Ceiling between reconciliations while waiting, so a target change is noticed promptly."""
+
+    metrics_address_allow: tuple[str, ...] = ()
+    """Allow-list of metrics provider addresses (`--metrics-address-allow`, or
+    `$CANARY_METRICS_ADDRESS_ALLOW`); empty means any address.  Each entry is an
+    `http(s)://` prefix or a regular expression matching the whole address (see
+    :class:`canary.metrics.addresses.AddressPolicy`).  A MetricTemplate `provider.address` or
+    Canary `spec.metricsServer` outside it is never contacted (the metric is an ERROR);
+    `prometheus_url` is always allowed."""
+
+    def __post_init__(self) -> None:
+        """An unusable allow-list entry is a start-up error, not a per-tick one."""
+        for entry in self.metrics_address_allow:
+            error = allow_entry_error(entry)
+            if error is not None:
+                raise ValueError(error)

@@ -82,7 +82,7 @@ async def test_step_checks_use_templates_secrets_and_metrics_server(
     assert by_name["5xx-percent"].outcome is ProviderOutcome.MEASURED
     assert by_name["5xx-percent"].value is not None and abs(by_name["5xx-percent"].value - 5) < 1
     assert by_name["missing"].outcome is ProviderOutcome.ERROR
-    assert by_name["missing"].message == "MetricTemplate nope.test not found"
+    assert by_name["missing"].message == "metric missing: MetricTemplate nope.test not found"
     # The core classifies them against the spec's thresholds.
     verdicts = [o.verdict for o in classify_checks(canary.spec, outcomes)]
     assert verdicts == [Verdict.SUCCESSFUL, Verdict.FAILED, Verdict.ERROR]
@@ -130,5 +130,5 @@ async def test_template_secret_is_never_sent_to_the_canarys_metrics_server(
     (outcome,) = await measure_checks(canary, kube, prometheus.address)
     assert outcome.outcome is ProviderOutcome.ERROR
     assert outcome.message.startswith(
-        "MetricTemplate shared.monitoring has secretRef prom-auth but no provider.address"
+        "metric borrowed: MetricTemplate shared.monitoring has secretRef prom-auth but no provider.address"
     )

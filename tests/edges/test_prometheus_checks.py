@@ -100,17 +100,20 @@ def test_stopped_prometheus_is_an_error_after_bounded_retries() -> None:
     provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}", timeout=1)
     original = provider.run_query
 
-    def counting(query: str) -> float | None:
+    def counting(query: str, timeout: float | None = None) -> float | None:
         nonlocal calls
         calls += 1
-        return original(query)
+        return original(query, timeout)
 
     provider.run_query = counting  # type: ignore[method-assign]
     started = time.monotonic()
     outcome = MetricCheck(provider).measure(make_canary(), _metric(name="request-success-rate", threshold=99))
     elapsed = time.monotonic() - started
     assert outcome.outcome is ProviderOutcome.ERROR
-    assert "unreachable" in outcome.message
+    assert outcome.message.startswith(
+        "metric request-success-rate: Prometheus unreachable at http://127.0.0.1:"
+    )
+    assert outcome.message.endswith("(connection refused)")
     assert calls == 3
     assert elapsed < 5
     assert not provider.is_online()
@@ -140,7 +143,7 @@ def test_provider_from_template_and_secret() -> None:
     )
     assert isinstance(provider, PrometheusProvider)
     assert provider.address == "http://prom:9090"
-    assert provider._client.headers == {"Authorization": "Bearer s3cr3t"}
+    assert provider._session.headers["Authorization"] == "Bearer s3cr3t"
     basic = provider_for(
         MetricTemplateProvider(type="prometheus"),
         {"username": "u", "password": "p"},
@@ -148,7 +151,7 @@ def test_provider_from_template_and_secret() -> None:
     )
     assert isinstance(basic, PrometheusProvider)
     assert basic.address == "http://d:9090"
-    assert basic._client.auth == ("u", "p")
+    assert basic._session.auth == ("u", "p")
 
 
 @pytest.mark.parametrize("quoted", ['"{{ variables.v }}"', "'{{ variables.v }}'"])
@@ -194,10 +197,10 @@ class _Exploding:
     def is_online(self) -> bool:
         return True
 
-    def run_query(self, query: str) -> float | None:
+    def run_query(self, query: str, timeout: float | None = None) -> float | None:
         raise KeyError("surprise")
 
-    def run_vector(self, query: str) -> list[VectorSample]:
+    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
         raise KeyError("surprise")
 
 
