@@ -13,6 +13,8 @@ every decision must keep these promises:
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any, Literal
 
 from core_helpers import NEW, REF, STABLE, T0
@@ -41,6 +43,7 @@ from canary.core import (
     ScaleTarget,
     SetRoute,
     WorkloadState,
+    decide,
 )
 from canary.core.observations import Revision
 from canary.core.simulate import Tick, simulate
@@ -215,8 +218,6 @@ def test_primary_deleted_when_settled_is_restored_with_a_warning() -> None:
         primary=WorkloadState.missing("deployment podinfo-primary.test not found"),
         route_weights=(100, 0),
     )
-    from canary.core import decide
-
     decision = decide(spec, settled, obs)
     assert RestorePrimary(revision=STABLE) in decision.actions
     assert decision.status.phase is Phase.SUCCEEDED
@@ -229,3 +230,62 @@ def test_primary_deleted_when_settled_is_restored_with_a_warning() -> None:
     # Back: the condition clears.
     back = decide(spec, again.status, Observation(**{**obs.__dict__, "primary": WorkloadState.healthy()}))
     assert back.status.condition("PrimaryMissing") is None
+
+
+def _progressing_obs(**fields: Any) -> Observation:
+    base: dict[str, Any] = {
+        "now": T0,
+        "canary": REF,
+        "target_revision": Revision(hash=NEW),
+        "target": WorkloadState.healthy(),
+        "primary": WorkloadState.healthy(),
+        "route_weights": (80, 20),
+    }
+    return Observation(**{**base, **fields})
+
+
+def test_second_canary_on_a_target_changes_nothing_and_names_the_owner() -> None:
+    spec = spec_from({"interval": "1m", "step_weight": 50})
+    decision = decide(spec, None, _progressing_obs(owner="test/podinfo-a"))
+    assert decision.actions == (decision.events[0],), (
+        "no InitializePrimary, no route, no scaling: only the Warning"
+    )
+    assert decision.events[0].reason == "TargetConflict"
+    condition = decision.status.condition("TargetConflict")
+    assert condition is not None and "canary test/podinfo-a" in (condition.message or "")
+    again = decide(spec, decision.status, _progressing_obs(owner="test/podinfo-a"))
+    assert again.actions == ()
+    freed = decide(spec, again.status, _progressing_obs())
+    assert freed.status.condition("TargetConflict") is None
+    assert any(isinstance(a, InitializePrimary) for a in freed.actions)
+
+
+def test_infinite_values_are_stored_as_null_and_named() -> None:
+    spec = spec_from(
+        {"interval": "1m", "step_weight": 20, "metrics": [{"name": "m0", "query": "vector(1)/0"}]}
+    )
+    before = start().model_copy(
+        update={"phase": Phase.PROGRESSING, "canary_weight": 20, "last_applied_spec": NEW}
+    )
+    obs = _progressing_obs(
+        now=T0.replace(hour=T0.hour + 1),
+        checks=(Measurement.of("m0", math.inf, primary_value=-math.inf),),
+    )
+    decision = decide(spec, before, obs)
+    [check] = decision.status.checks
+    assert (check.value, check.primary_value, check.verdict) == (None, None, "Inconclusive")
+    assert "+Inf" in (check.message or "")
+    json.dumps(decision.status.to_dict(), allow_nan=False)  # valid JSON: raises on NaN/Infinity
+
+
+def test_credentials_over_http_raise_a_warning_condition() -> None:
+    spec = spec_from({"interval": "1m", "step_weight": 20, "metrics": [{"name": "m0", "query": "up"}]})
+    before = start().model_copy(
+        update={"phase": Phase.PROGRESSING, "canary_weight": 20, "last_applied_spec": NEW}
+    )
+    warning = "metric template t.test sends credentials to http://prom:9090 over plain http; use https"
+    measured = Measurement(name="m0", outcome=Measurement.of("m0", 1.0).outcome, value=1.0, warning=warning)
+    decision = decide(spec, before, _progressing_obs(now=T0.replace(hour=T0.hour + 1), checks=(measured,)))
+    condition = decision.status.condition("MetricProviderWarning")
+    assert condition is not None and condition.message == warning
+    assert [e.reason for e in decision.events if e.type == "Warning"] == ["MetricProviderWarning"]
