@@ -13,6 +13,8 @@ from decimal import Decimal
 
 __all__ = [
     "DURATION_PATTERN",
+    "MAX_DURATION_SECONDS",
+    "bounded_pattern",
     "duration_seconds",
     "format_duration",
     "parse_duration",
@@ -20,6 +22,10 @@ __all__ = [
 
 #: Anchored pattern put in the CRD; the API server rejects anything else before we see it.
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+
+#: Go's ``time.Duration`` is int64 nanoseconds: ``2562047h47m16.854775807s`` is the longest one
+#: ``time.ParseDuration`` (and CEL's ``duration()``) accepts; anything longer is an error there.
+MAX_DURATION_SECONDS = Decimal("9223372036.854775807")
 
 _FULL = re.compile(DURATION_PATTERN)
 _PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
@@ -40,10 +46,30 @@ def _total(text: str) -> Decimal:
             f"invalid duration {text!r}: expected a Go-style duration such as "
             "'500ms', '15s', '1m', '1m30s' or '1h' (units ms, s, m, h; no spaces)"
         )
-    return sum(
+    total = sum(
         (Decimal(num) * _UNIT_SECONDS[unit] for num, unit in _PART.findall(text)),
         Decimal(0),
     )
+    if total > MAX_DURATION_SECONDS:
+        # Go refuses it too; a timedelta would raise OverflowError (not a ValueError) further on.
+        raise ValueError(f"invalid duration {text!r}: longer than the maximum of 2562047h47m16s")
+    return total
+
+
+def bounded_pattern(max_seconds: int) -> str:
+    """Anchored regex of durations whose every part is short enough to stay near ``max_seconds``.
+
+    Each ``<number><unit>`` part may have only as many integer digits as ``max_seconds`` needs in
+    that unit (``24h`` -> ``99h``, ``9999m``, ``99999s``, ``99999999ms``), so a string that also
+    respects a small ``maxLength`` can never overflow Go's ``time.Duration`` and CEL's
+    ``duration()`` can be called on it safely. Written without backslashes so it embeds in a CEL
+    string literal as is.
+    """
+    parts = []
+    for unit in ("h", "m", "s", "ms"):
+        digits = len(str(int(Decimal(max_seconds) / _UNIT_SECONDS[unit])))
+        parts.append(f"[0-9]{{1,{digits}}}([.][0-9]+)?{unit}")
+    return "^(" + "|".join(f"({p})" for p in parts) + ")+$"
 
 
 def duration_seconds(text: str) -> float:

@@ -12,6 +12,7 @@ Conventions: snake_case attributes, camelCase aliases; dump with
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -20,12 +21,15 @@ from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
 
-from canary.api.duration import DURATION_PATTERN, duration_seconds, parse_duration
+from canary.api.duration import DURATION_PATTERN, bounded_pattern, duration_seconds, parse_duration
 
 __all__ = [
     "API_VERSION",
     "BUILTIN_METRICS",
+    "CONDITION_METRIC_PROVIDER_WARNING",
+    "CONDITION_PRIMARY_MISSING",
     "CONDITION_PROMOTED",
+    "CONDITION_TARGET_CONFLICT",
     "CONDITION_UNSUPPORTED",
     "GROUP",
     "VERSION",
@@ -49,6 +53,7 @@ __all__ = [
     "CorsPolicy",
     "CrossFieldRule",
     "CustomMetadata",
+    "DurationRange",
     "GatewayRef",
     "HTTPMatchRequest",
     "HTTPMirror",
@@ -97,6 +102,12 @@ CONDITION_PROMOTED = "Promoted"
 CONDITION_UNSUPPORTED = "UnsupportedFields"
 #: Our condition type warning that an HPA scales the target but spec.autoscalerRef does not name it.
 CONDITION_AUTOSCALER_NOT_REFERENCED = "AutoscalerNotReferenced"
+#: Another Canary manages the same target: this one stands aside and changes nothing.
+CONDITION_TARGET_CONFLICT = "TargetConflict"
+#: ``<target>-primary`` disappeared: the operator recreates it from the promoted template.
+CONDITION_PRIMARY_MISSING = "PrimaryMissing"
+#: A metric provider is used unsafely (credentials over plain http, ...); the value still counts.
+CONDITION_METRIC_PROVIDER_WARNING = "MetricProviderWarning"
 
 
 # --------------------------------------------------------------------------- shared types
@@ -163,21 +174,103 @@ def parse_time(text: str) -> datetime:
 class CrossFieldRule:
     """A rule enforced twice with the same message: as CEL by the API server and in Python.
 
-    The CEL expressions deliberately stay within the small subset our API emulator implements
-    (``has``, ``!``, ``&&``, ``||``, comparisons, ``==`` against literals).
+    The CEL expressions stay within what both a real kube-apiserver and our emulator
+    (``canary/sandbox/apiserver/cel.py``) evaluate: ``has``, ``!``, ``&&``, ``||``, ``?:``,
+    comparisons, ``in``, ``size``, ``matches``, ``duration``, ``type``, ``isSorted`` and the
+    ``all``/``exists_one`` macros. Rules must not fail at runtime on any object the OpenAPI
+    schema admits (a real server refuses the object on a runtime error; the emulator skips the
+    rule), so they guard with ``has()`` and regex checks before calling ``duration()``.
+    ``field_path`` (kube >= 1.28) reports the error at a child field instead of the rule's node.
     """
 
-    def __init__(self, rule: str, message: str) -> None:
+    def __init__(self, rule: str, message: str, field_path: str | None = None) -> None:
         self.rule = rule
         self.message = message
+        self.field_path = field_path
 
     def as_cel(self) -> dict[str, str]:
         """The ``x-kubernetes-validations`` entry."""
-        return {"rule": self.rule, "message": self.message}
+        entry = {"rule": self.rule, "message": self.message}
+        if self.field_path is not None:
+            entry["fieldPath"] = self.field_path
+        return entry
+
+
+#: Generic duration syntax in CEL-literal-safe form (``[.]`` instead of an escaped dot).
+_CEL_DURATION_SYNTAX = DURATION_PATTERN.replace("\\.", "[.]")
+#: Longest duration string accepted: plenty for ``1h30m`` and keeps CEL's cost estimate tiny.
+DURATION_MAX_LENGTH = 32
+
+
+class DurationRange(CrossFieldRule):
+    """Inclusive bounds of a Go-style duration field, enforced as CEL and by :meth:`check`.
+
+    The CEL rule only calls ``duration()`` on strings matching :func:`bounded_pattern`, whose
+    parts are too short to overflow Go's int64 nanoseconds (``99999999999999h`` would make a real
+    server's ``duration()`` fail at runtime), so an absurd value gets this rule's message. Strings
+    that are not durations at all are left to the schema ``pattern`` (one error, not two).
+    """
+
+    def __init__(self, field: str, low: str, high: str) -> None:
+        self.low, self.high = low, high
+        self.low_seconds, self.high_seconds = duration_seconds(low), duration_seconds(high)
+        self.safe_pattern = bounded_pattern(int(self.high_seconds))
+        super().__init__(
+            f"!self.matches('{_CEL_DURATION_SYNTAX}') || (self.matches('{self.safe_pattern}') "
+            f"&& duration(self) >= duration('{low}') && duration(self) <= duration('{high}'))",
+            f"{field} must be between {low} and {high}",
+        )
+
+    def check(self, value: str) -> str:
+        """Pydantic side of the rule: the format error first, then the bounds message."""
+        if not isinstance(value, str) or not re.fullmatch(DURATION_PATTERN, value):
+            parse_duration(value)  # raises the clear "invalid duration" ValueError
+        if not re.search(self.safe_pattern, value) or not (
+            self.low_seconds <= duration_seconds(value) <= self.high_seconds
+        ):
+            raise ValueError(self.message)
+        return value
+
+    def json_schema(self) -> dict[str, Any]:
+        """The string schema carrying the pattern, a length cap and the rule."""
+        return {
+            "type": "string",
+            "maxLength": DURATION_MAX_LENGTH,
+            "pattern": DURATION_PATTERN,
+            **_cel(self),
+        }
 
 
 def _cel(*rules: CrossFieldRule) -> dict[str, Any]:
     return {"x-kubernetes-validations": [r.as_cel() for r in rules]}
+
+
+#: analysis.interval and metrics[].interval: a step/query window of 0s or of years can never work.
+RULE_INTERVAL_RANGE = DurationRange("interval", "1s", "24h")
+#: webhooks[].timeout: zero would fail every call; the upper bound keeps it a duration Go can hold.
+RULE_TIMEOUT_RANGE = DurationRange("timeout", "1ms", "24h")
+
+#: An analysis or metric interval (Go-style, 1s..24h).
+Interval = Annotated[
+    str,
+    Field(max_length=DURATION_MAX_LENGTH),
+    AfterValidator(RULE_INTERVAL_RANGE.check),
+    WithJsonSchema(RULE_INTERVAL_RANGE.json_schema()),
+]
+
+#: A webhook timeout (Go-style, 1ms..24h).
+Timeout = Annotated[
+    str,
+    Field(max_length=DURATION_MAX_LENGTH),
+    AfterValidator(RULE_TIMEOUT_RANGE.check),
+    WithJsonSchema(RULE_TIMEOUT_RANGE.json_schema()),
+]
+
+#: A traffic weight that means something: 1..100 percent.
+Weight = Annotated[int, Field(ge=1, le=100)]
+
+#: Kubernetes int32 fields (Flagger declares progressDeadlineSeconds as *int32).
+INT32_MAX = 2**31 - 1
 
 
 # --------------------------------------------------------------------------- enums
@@ -190,6 +283,8 @@ class Provider(StrEnum):
     APPMESH = "appmesh"
     APPMESH_V1BETA2 = "appmesh:v1beta2"
     CONTOUR = "contour"
+    GATEWAYAPI = "gatewayapi"
+    """Gateway API at the default version (v1); Flagger's router factory accepts it too."""
     GATEWAYAPI_V1 = "gatewayapi:v1"
     GATEWAYAPI_V1BETA1 = "gatewayapi:v1beta1"
     GLOO = "gloo"
@@ -297,19 +392,48 @@ class MetricProviderType(StrEnum):
 # --------------------------------------------------------------------------- references
 
 
+_DNS1123_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DNS1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_DNS1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+#: ``<name>-primary`` must still be a DNS-1123 subdomain (253).
+MAX_WORKLOAD_NAME = 253 - len("-primary")
+#: ``<apex>-primary`` / ``<apex>-canary`` must still be Service names (DNS-1035 labels, 63).
+MAX_SERVICE_NAME = 63 - len("-primary")
+
+
 class TargetRef(ApiModel):
     """The workload under progressive delivery."""
 
     api_version: str
     kind: TargetKind
-    name: str
+    name: str = Field(min_length=1, max_length=MAX_WORKLOAD_NAME, pattern=_DNS1123_SUBDOMAIN)
+    """Workload name; without ``service.name`` it also names the Services, so it must then be a
+    DNS-1035 label of at most 55 characters (``<name>-primary`` is a Service)."""
+
+
+RULE_REPLICAS_ORDER = CrossFieldRule(
+    "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+    "minReplicas must be less than or equal to maxReplicas",
+)
 
 
 class PrimaryScalerReplicas(ApiModel):
     """Replica bounds for the primary's scaler (Flagger; not implemented)."""
 
+    model_config = ConfigDict(json_schema_extra=_cel(RULE_REPLICAS_ORDER))
+
     min_replicas: int | None = Field(default=None, ge=1)
     max_replicas: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if (
+            self.min_replicas is not None
+            and self.max_replicas is not None
+            and self.min_replicas > self.max_replicas
+        ):
+            raise ValueError(RULE_REPLICAS_ORDER.message)
+        return self
 
 
 class AutoscalerRef(ApiModel):
@@ -317,7 +441,8 @@ class AutoscalerRef(ApiModel):
 
     api_version: str
     kind: AutoscalerKind
-    name: str
+    name: str = Field(min_length=1, max_length=MAX_WORKLOAD_NAME, pattern=_DNS1123_SUBDOMAIN)
+    """Autoscaler name (``<name>-primary`` is created for the primary)."""
     primary_scaler_queries: dict[str, str] | None = None
     primary_scaler_replicas: PrimaryScalerReplicas | None = None
 
@@ -327,7 +452,7 @@ class IngressRef(ApiModel):
 
     api_version: str
     kind: Literal["Ingress"]
-    name: str
+    name: str = Field(min_length=1)
 
 
 class RouteRef(ApiModel):
@@ -335,7 +460,7 @@ class RouteRef(ApiModel):
 
     api_version: str
     kind: Literal["ApisixRoute"]
-    name: str
+    name: str = Field(min_length=1)
 
 
 class UpstreamRef(ApiModel):
@@ -343,7 +468,7 @@ class UpstreamRef(ApiModel):
 
     api_version: str
     kind: Literal["Upstream"]
-    name: str
+    name: str = Field(min_length=1)
     namespace: str | None = None
 
 
@@ -375,7 +500,7 @@ class HTTPMatchRequest(ApiModel):
     headers: dict[str, StringMatch] | None = None
     query_params: dict[str, StringMatch] | None = None
     without_headers: dict[str, StringMatch] | None = None
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
     source_labels: dict[str, str] | None = None
     source_namespace: str | None = None
     gateways: list[str] | None = None
@@ -385,7 +510,7 @@ class HTTPMatchRequest(ApiModel):
 class HTTPRetry(ApiModel):
     """Retry policy for HTTP requests (not implemented)."""
 
-    attempts: int | None = None
+    attempts: int | None = Field(default=None, ge=0)
     per_try_timeout: str | None = None
     retry_on: str | None = None
 
@@ -466,15 +591,43 @@ class UnmanagedMetadata(ApiModel):
     annotations: list[str] | None = None
 
 
+RULE_TARGET_PORT = CrossFieldRule(
+    "type(self) == int ? (self >= 1 && self <= 65535) : (self.size() >= 1 && self.size() <= 15)",
+    "targetPort must be a port number (1-65535) or a port name (at most 15 characters)",
+)
+
+
+def _check_target_port(value: int | str) -> int | str:
+    ok = 1 <= value <= 65535 if isinstance(value, int) else 1 <= len(value) <= 15
+    if not ok:
+        raise ValueError(RULE_TARGET_PORT.message)
+    return value
+
+
+#: Kubernetes ServicePort.targetPort: a number 1..65535 or a port name (IANA_SVC_NAME, <= 15).
+TargetPort = Annotated[
+    int | str,
+    AfterValidator(_check_target_port),
+    WithJsonSchema(
+        {
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            **_cel(RULE_TARGET_PORT),
+        }
+    ),
+]
+
+
 class CanaryService(ApiModel):
     """How the target is exposed: the apex/primary/canary Services and the routing object."""
 
-    name: str | None = None
-    """Apex Service name; defaults to the target's name."""
+    name: str | None = Field(default=None, min_length=1, max_length=MAX_SERVICE_NAME, pattern=_DNS1035_LABEL)
+    """Apex Service name; defaults to the target's name. ``<name>-primary`` and ``<name>-canary``
+    are Services too, hence a DNS-1035 label of at most 55 characters."""
     port: int = Field(ge=1, le=65535)
     """Service port."""
-    port_name: str | None = None
-    target_port: IntOrString | None = None
+    port_name: str | None = Field(default=None, min_length=1, max_length=63, pattern=_DNS1123_LABEL)
+    target_port: TargetPort | None = None
     """Container port (number or name); defaults to ``port``."""
     port_discovery: bool | None = None
     app_protocol: str | None = None
@@ -484,8 +637,8 @@ class CanaryService(ApiModel):
     backend_timeout: str | None = None
     mesh_name: str | None = None
     backends: list[str] | None = None
-    gateway_refs: list[GatewayRef] | None = None
-    """Gateways the generated HTTPRoute attaches to."""
+    gateway_refs: list[GatewayRef] | None = Field(default=None, min_length=1, max_length=32)
+    """Gateways the generated HTTPRoute attaches to (required for the Gateway API providers)."""
     hosts: list[str] | None = None
     """Host names the route answers for."""
     gateways: list[str] | None = None
@@ -537,8 +690,11 @@ RULE_STEP_LE_MAX = CrossFieldRule(
     "!has(self.stepWeight) || !has(self.maxWeight) || self.stepWeight <= self.maxWeight",
     "stepWeight must not exceed maxWeight",
 )
-#: Not expressible in our CEL subset; enforced by pydantic only.
-MSG_STEP_WEIGHTS_INCREASING = "stepWeights must be strictly increasing"
+RULE_STEP_WEIGHTS_INCREASING = CrossFieldRule(
+    "self.isSorted() && self.all(w, self.exists_one(v, v == w))",
+    "stepWeights must be strictly increasing",
+)
+MSG_STEP_WEIGHTS_INCREASING = RULE_STEP_WEIGHTS_INCREASING.message
 
 
 class ThresholdRange(ApiModel):
@@ -563,8 +719,8 @@ class ThresholdRange(ApiModel):
 class TemplateRef(ApiModel):
     """Reference to a MetricTemplate; namespace defaults to the Canary's."""
 
-    name: str
-    namespace: str | None = None
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = Field(default=None, min_length=1, max_length=63, pattern=_DNS1123_LABEL)
 
 
 class CanaryMetric(ApiModel):
@@ -573,12 +729,12 @@ class CanaryMetric(ApiModel):
     model_config = ConfigDict(json_schema_extra=_cel(RULE_QUERY_XOR_TEMPLATE, RULE_QUERY_OR_BUILTIN))
 
     name: str = Field(min_length=1, max_length=253)
-    interval: Duration | None = None
-    """Query window; defaults to the analysis interval."""
+    interval: Interval | None = None
+    """Query window (1s..24h); defaults to the analysis interval."""
     threshold: float | None = None
     """Legacy single threshold (Flagger): a minimum for request-success-rate, else a maximum."""
     threshold_range: ThresholdRange | None = None
-    query: str | None = None
+    query: str | None = Field(default=None, min_length=1)
     """Inline PromQL (Flagger's legacy form)."""
     template_ref: TemplateRef | None = None
     template_variables: dict[str, str] | None = None
@@ -616,7 +772,7 @@ class CanaryMetric(ApiModel):
 class ProviderRef(ApiModel):
     """Reference to a Flagger AlertProvider."""
 
-    name: str
+    name: str = Field(min_length=1)
     namespace: str | None = None
 
 
@@ -633,9 +789,11 @@ class CanaryWebhook(ApiModel):
 
     name: str
     type: WebhookType | None = None
-    url: str
-    timeout: Duration | None = None
-    retries: int | None = None
+    url: str = Field(min_length=1, pattern=r"^https?://\S+$")
+    """http(s) URL the webhook is POSTed to."""
+    timeout: Timeout | None = None
+    """Request timeout (1ms..24h)."""
+    retries: int | None = Field(default=None, ge=0)
     disable_tls: bool | None = Field(default=None, alias="disableTLS")
     mute_alert: bool | None = None
     metadata: dict[str, str] | None = None
@@ -652,11 +810,12 @@ class AnalysisMatch(ApiModel):
 class SessionAffinity(ApiModel):
     """Cookie-based session affinity during a canary run (not implemented)."""
 
-    cookie_name: str
-    primary_cookie_name: str | None = None
+    cookie_name: str = Field(min_length=1)
+    primary_cookie_name: str | None = Field(default=None, min_length=1)
     domain: str | None = None
     http_only: bool | None = None
-    max_age: int = 86400
+    max_age: int = Field(default=86400, ge=1)
+    """Cookie lifetime in seconds (``Max-Age=0`` would delete the cookie at once)."""
     partitioned: bool | None = None
     path: str | None = None
     same_site: Literal["Strict", "Lax", "None"] | None = None
@@ -665,8 +824,16 @@ class SessionAffinity(ApiModel):
 
 DEFAULT_INTERVAL = "1m"
 DEFAULT_THRESHOLD = 5
+
+
+def _threshold_zero_is_one(value: int) -> int:
+    """Flagger's GetAnalysisThreshold: a threshold of 0 (unset in Go) means 1."""
+    return value if value > 0 else 1
+
+
 DEFAULT_MAX_WEIGHT = 100
 DEFAULT_READY_THRESHOLD = 100
+DEFAULT_CONSECUTIVE_ERROR_LIMIT = 4
 
 
 class CanaryAnalysis(ApiModel):
@@ -679,17 +846,21 @@ class CanaryAnalysis(ApiModel):
         json_schema_extra=_cel(RULE_STEP_EXCLUSIVE, RULE_STEP_REQUIRED, RULE_STEP_LE_MAX)
     )
 
-    interval: Duration = DEFAULT_INTERVAL
-    """Time between steps (and metric checks)."""
-    threshold: int = Field(default=DEFAULT_THRESHOLD, ge=1)
-    """Failed checks tolerated before rollback."""
+    interval: Interval = DEFAULT_INTERVAL
+    """Time between steps (and metric checks), 1s..24h."""
+    threshold: Annotated[int, AfterValidator(_threshold_zero_is_one)] = Field(default=DEFAULT_THRESHOLD, ge=0)
+    """Failed checks tolerated before rollback; ``0`` means 1, as in Flagger's GetAnalysisThreshold
+    (the parsed model holds 1, so ``failedChecks >= threshold`` never rolls back at once)."""
     iterations: int | None = Field(default=None, ge=0)
-    """Fixed number of checks (A/B testing, blue/green) instead of weight steps."""
-    max_weight: int | None = Field(default=None, ge=1, le=100)
+    """Fixed number of checks (A/B testing, blue/green) instead of weight steps (``0`` runs one)."""
+    max_weight: Weight | None = None
     """Canary weight at which promotion starts (default 100, or the last stepWeights entry)."""
-    step_weight: int | None = Field(default=None, ge=1, le=100)
-    step_weights: list[Percent] | None = Field(default=None, min_length=1)
-    step_weight_promotion: int | None = Field(default=None, ge=1, le=100)
+    step_weight: Weight | None = None
+    step_weights: list[Weight] | None = Field(
+        default=None, min_length=1, max_length=100, json_schema_extra=_cel(RULE_STEP_WEIGHTS_INCREASING)
+    )
+    """Weights of the steps, strictly increasing, each 1..100 (so at most 100 entries)."""
+    step_weight_promotion: Weight | None = None
     primary_ready_threshold: Percent | None = None
     canary_ready_threshold: Percent | None = None
     mirror: bool | None = None
@@ -697,8 +868,13 @@ class CanaryAnalysis(ApiModel):
     match: list[AnalysisMatch] | None = None
     metrics: list[CanaryMetric] | None = Field(default=None, max_length=64)
     """Checks run every interval (bounded so the API server's CEL cost estimate stays small)."""
+    consecutive_error_limit: int | None = Field(default=None, ge=1, le=100)
+    """Steps in a row whose checks could not be measured (provider ERROR: Prometheus unreachable or
+    failing) before rolling back; default 4 (Argo Rollouts' ``consecutiveErrorLimit``). Such steps
+    never advance and never count toward ``threshold``."""
     alerts: list[CanaryAlert] | None = None
-    webhooks: list[CanaryWebhook] | None = None
+    webhooks: list[CanaryWebhook] | None = Field(default=None, max_length=64)
+    """Hooks (bounded so the API server's CEL cost estimate for their timeouts stays small)."""
     session_affinity: SessionAffinity | None = None
 
     @model_validator(mode="after")
@@ -716,7 +892,7 @@ class CanaryAnalysis(ApiModel):
         if self.step_weights is not None and any(
             a >= b for a, b in zip(self.step_weights, self.step_weights[1:], strict=False)
         ):
-            raise ValueError(MSG_STEP_WEIGHTS_INCREASING)
+            raise ValueError(RULE_STEP_WEIGHTS_INCREASING.message)
         return self
 
     @property
@@ -751,6 +927,15 @@ class CanaryAnalysis(ApiModel):
         return DEFAULT_READY_THRESHOLD if self.canary_ready_threshold is None else self.canary_ready_threshold
 
     @property
+    def effective_consecutive_error_limit(self) -> int:
+        """consecutiveErrorLimit, default 4 as in Argo Rollouts."""
+        return (
+            DEFAULT_CONSECUTIVE_ERROR_LIMIT
+            if self.consecutive_error_limit is None
+            else self.consecutive_error_limit
+        )
+
+    @property
     def is_iteration_based(self) -> bool:
         """True for A/B and blue/green runs (fixed iterations, no weight steps)."""
         return self.iterations is not None and self.step_weight is None and self.step_weights is None
@@ -760,9 +945,34 @@ class CanaryAnalysis(ApiModel):
 
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
 
+#: Providers whose router writes an HTTPRoute and so needs ``service.gatewayRefs``.
+GATEWAY_API_PROVIDERS: tuple[str, ...] = (
+    Provider.GATEWAYAPI.value,
+    Provider.GATEWAYAPI_V1.value,
+    Provider.GATEWAYAPI_V1BETA1.value,
+)
+
+RULE_SERVICE_NAMES = CrossFieldRule(
+    "(has(self.service) && has(self.service.name)) || (self.targetRef.name.size() <= "
+    f"{MAX_SERVICE_NAME} && self.targetRef.name.matches('{_DNS1035_LABEL}'))",
+    f"must be a DNS-1035 label (a-z, 0-9 and '-', starting with a letter) of at most "
+    f"{MAX_SERVICE_NAME} characters unless service.name is set: it names the Services "
+    "<name>-primary and <name>-canary",
+    field_path=".targetRef.name",
+)
+RULE_GATEWAY_REFS = CrossFieldRule(
+    "!has(self.provider) || !(self.provider in ["
+    + ", ".join(f"'{p}'" for p in GATEWAY_API_PROVIDERS)
+    + "]) || (has(self.service) && has(self.service.gatewayRefs))",
+    "service.gatewayRefs is required when the provider is a Gateway API one",
+    field_path=".service.gatewayRefs",
+)
+
 
 class CanarySpec(ApiModel):
     """Desired state of a Canary (Flagger-compatible field names)."""
+
+    model_config = ConfigDict(json_schema_extra=_cel(RULE_SERVICE_NAMES, RULE_GATEWAY_REFS))
 
     provider: Provider | None = None
     """Traffic management provider."""
@@ -775,14 +985,29 @@ class CanarySpec(ApiModel):
     upstream_ref: UpstreamRef | None = None
     service: CanaryService | None = None
     analysis: CanaryAnalysis
-    progress_deadline_seconds: int = Field(default=DEFAULT_PROGRESS_DEADLINE_SECONDS, ge=1)
-    """Seconds a rollout may make no progress before it is rolled back."""
+    progress_deadline_seconds: int = Field(default=DEFAULT_PROGRESS_DEADLINE_SECONDS, ge=1, le=INT32_MAX)
+    """Seconds a rollout may make no progress before it is rolled back (int32, as in Flagger)."""
     skip_analysis: bool = False
     """Promote without analysis."""
     suspend: bool = False
     """Pause the operator's reconciliation of this Canary."""
     revert_on_deletion: bool = False
     """Restore the target when the Canary is deleted."""
+
+    @model_validator(mode="after")
+    def _names_and_routes(self) -> Self:
+        service = self.service
+        if (service is None or service.name is None) and not (
+            len(self.target_ref.name) <= MAX_SERVICE_NAME and re.search(_DNS1035_LABEL, self.target_ref.name)
+        ):
+            raise ValueError(f"targetRef.name: {RULE_SERVICE_NAMES.message}")
+        if (
+            self.provider is not None
+            and self.provider.value in GATEWAY_API_PROVIDERS
+            and (service is None or service.gateway_refs is None)
+        ):
+            raise ValueError(RULE_GATEWAY_REFS.message)
+        return self
 
     @property
     def analysis_interval_seconds(self) -> float:
@@ -853,6 +1078,8 @@ class CanaryStatus(ApiModel):
     phase: Phase | None = None
     canary_weight: int = 0
     failed_checks: int = 0
+    consecutive_errors: int = 0
+    """Analysis steps in a row whose checks the provider could not answer (see consecutiveErrorLimit)."""
     iterations: int = 0
     tracked_configs: dict[str, str] | None = None
     last_applied_spec: str | None = None
@@ -936,7 +1163,7 @@ class Canary(_Resource):
 class SecretRef(ApiModel):
     """Secret holding provider credentials."""
 
-    name: str
+    name: str = Field(min_length=1)
 
 
 class MetricTemplateProvider(ApiModel):
@@ -956,7 +1183,7 @@ class MetricTemplateSpec(ApiModel):
     ``{{ service }}``, ``{{ interval }}`` and ``{{ variables.X }}`` placeholders."""
 
     provider: MetricTemplateProvider
-    query: str
+    query: str = Field(min_length=1)
 
 
 class MetricTemplate(_Resource):

@@ -382,7 +382,11 @@ def _salvage_for_deletion(body: Mapping[str, Any]) -> Canary | None:
             return Canary.from_body({**dict(body), "spec": spec, "status": _status_or_empty(body).to_dict()})
         except ValidationError as exc:
             bad = {str(e["loc"][1]) for e in exc.errors() if len(e["loc"]) > 1 and e["loc"][0] == "spec"}
-            if not bad or "targetRef" in bad or not bad & set(spec):
+            if not bad:
+                # A rule across fields (e.g. a Gateway API provider without gatewayRefs): drop
+                # the optional parts one by one, least needed first.
+                bad = {next((k for k in ("provider", "autoscalerRef", "service") if k in spec), "targetRef")}
+            if "targetRef" in bad or not bad & set(spec):
                 return None
             for key in bad:
                 spec.pop(key, None)

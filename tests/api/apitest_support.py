@@ -3,19 +3,20 @@
 Kubernetes prunes or (with strict field validation) rejects unknown fields, nulls are not
 accepted unless ``nullable``, and CEL rules run on top of the OpenAPI checks. jsonschema knows
 none of that, so :func:`strict_schema` rewrites the schema and :func:`cel_errors` evaluates the
-small CEL subset our rules use.
+rules with the API emulator's CEL interpreter.
 """
 
 from __future__ import annotations
 
 import copy
-import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 from reference_data import FLAGGER_CRDS
+
+from canary.sandbox.apiserver import cel
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(__file__).resolve().parent / "flagger_examples"
@@ -56,23 +57,23 @@ def strict_schema(schema: Schema) -> Schema:
     return out
 
 
-def _cel_to_python(rule: str) -> str:
-    """Translate our CEL subset (has, !, &&, ||, comparisons, 'literals') into Python."""
-    expr = re.sub(r"!has\(self\.(\w+)\)", r'("\1" not in self)', rule)
-    expr = re.sub(r"has\(self\.(\w+)\)", r'("\1" in self)', expr)
-    expr = re.sub(r"self\.(\w+)", r'self["\1"]', expr)
-    expr = expr.replace("&&", " and ").replace("||", " or ")
-    expr = re.sub(r"!(?!=)", " not ", expr)
-    return expr
-
-
 def cel_errors(schema: Schema, instance: Any, path: str = "") -> list[str]:
-    """Messages of every failing ``x-kubernetes-validations`` rule, with the field path."""
+    """Messages of every failing ``x-kubernetes-validations`` rule, with the field path.
+
+    Rules run on every node (objects, lists and scalars) with the API emulator's CEL interpreter.
+    Stricter than a server in one way: a rule that errors at runtime or uses CEL the interpreter
+    does not know fails the test, so every rule must be total on schema-valid input.
+    """
     errors: list[str] = []
+    for check in schema.get("x-kubernetes-validations", []):
+        try:
+            ok = cel.evaluate(check["rule"], instance)
+        except (cel.EvalError, cel.Unsupported) as exc:
+            raise AssertionError(f"CEL rule {check['rule']!r} at {path or '<root>'} failed: {exc}") from exc
+        if ok is not True:
+            where = path + check.get("fieldPath", "") if path else check.get("fieldPath", "").lstrip(".")
+            errors.append(f"{where or '<root>'}: {check['message']}")
     if isinstance(instance, dict):
-        for check in schema.get("x-kubernetes-validations", []):
-            if not eval(_cel_to_python(check["rule"]), {"__builtins__": {}}, {"self": instance}):
-                errors.append(f"{path or '<root>'}: {check['message']}")
         for name, sub in schema.get("properties", {}).items():
             if name in instance:
                 errors += cel_errors(sub, instance[name], f"{path}.{name}" if path else name)

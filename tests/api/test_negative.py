@@ -65,6 +65,45 @@ def _missing_port(obj: dict[str, Any]) -> None:
     del obj["spec"]["service"]["port"]
 
 
+def _step_weights(*weights: int) -> Callable[[dict[str, Any]], None]:
+    def mutate(obj: dict[str, Any]) -> None:
+        _analysis(obj).pop("stepWeight")
+        _analysis(obj).pop("maxWeight")
+        _analysis(obj)["stepWeights"] = list(weights)
+
+    return mutate
+
+
+def _target(name: str) -> Callable[[dict[str, Any]], None]:
+    def mutate(obj: dict[str, Any]) -> None:
+        obj["spec"]["targetRef"]["name"] = name
+
+    return mutate
+
+
+def _target_port(port: int | str) -> Callable[[dict[str, Any]], None]:
+    def mutate(obj: dict[str, Any]) -> None:
+        obj["spec"]["service"]["targetPort"] = port
+
+    return mutate
+
+
+def _deadline(seconds: int) -> Callable[[dict[str, Any]], None]:
+    def mutate(obj: dict[str, Any]) -> None:
+        obj["spec"]["progressDeadlineSeconds"] = seconds
+
+    return mutate
+
+
+def _no_gateway_refs(obj: dict[str, Any]) -> None:
+    obj["spec"]["provider"] = "gatewayapi"
+    del obj["spec"]["service"]["gatewayRefs"]
+
+
+def _empty_gateway_refs(obj: dict[str, Any]) -> None:
+    obj["spec"]["service"]["gatewayRefs"] = []
+
+
 # (id, mutation, text the API server error contains, text the pydantic error contains)
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     (
@@ -114,7 +153,42 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], str, str]] = [
     ("unknown spec field", _unknown_spec_field, "'canaryAnalysis' was unexpected", "spec.canaryAnalysis"),
     ("unknown metric field", _unknown_metric_field, "'thresold' was unexpected", "metrics.0.thresold"),
     ("target kind", _bad_target_kind, "'StatefulSet' is not one of", "spec.targetRef.kind"),
-    ("threshold 0", _set(threshold=0), "0 is less than the minimum of 1", "greater than or equal to 1"),
+    ("threshold -1", _set(threshold=-1), "-1 is less than the minimum of 0", "greater than or equal to 0"),
+    (
+        "interval 0s",
+        _set(interval="0s"),
+        "interval must be between 1s and 24h",
+        "interval must be between 1s and 24h",
+    ),
+    (
+        "interval overflow",
+        _set(interval="99999999999999h"),
+        "interval must be between 1s and 24h",
+        "interval must be between 1s and 24h",
+    ),
+    (
+        "stepWeights decreasing",
+        _step_weights(20, 10),
+        "stepWeights must be strictly increasing",
+        "stepWeights must be strictly increasing",
+    ),
+    ("stepWeights [0]", _step_weights(0), "0 is less than the minimum of 1", "greater than or equal to 1"),
+    ("target name 56", _target("a" * 56), "must be a DNS-1035 label", "must be a DNS-1035 label"),
+    ("target name Foo_bar", _target("Foo_bar"), "does not match", "should match pattern"),
+    (
+        "gatewayapi without gatewayRefs",
+        _no_gateway_refs,
+        "service.gatewayRefs is required when the provider is a Gateway API one",
+        "service.gatewayRefs is required when the provider is a Gateway API one",
+    ),
+    ("gatewayRefs empty", _empty_gateway_refs, "should be non-empty", "at least 1 item"),
+    ("targetPort 0", _target_port(0), "targetPort must be a port number", "targetPort must be a port number"),
+    (
+        "progressDeadlineSeconds 0",
+        _deadline(0),
+        "0 is less than the minimum of 1",
+        "greater than or equal to 1",
+    ),
     ("missing service port", _missing_port, "'port' is a required property", "spec.service.port"),
 ]
 

@@ -137,7 +137,13 @@ def test_revision_queries_select_one_workload_exactly() -> None:
 
 
 def test_query_context_from_canary_defaults_interval_to_one_minute() -> None:
-    canary = make_canary(service={"name": "frontend", "port": 80})
+    canary = make_canary(
+        service={
+            "name": "frontend",
+            "port": 80,
+            "gatewayRefs": [{"name": "public-gateway", "namespace": "istio-ingress"}],
+        }
+    )
     metric = canary.spec.analysis.metrics[0].model_copy(update={"interval": None})  # type: ignore[index]
     context = query_context(canary, metric)
     assert (context.name, context.namespace, context.target, context.service, context.interval) == (

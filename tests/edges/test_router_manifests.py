@@ -87,7 +87,10 @@ def test_weights_are_read_and_rewritten_without_touching_the_rest() -> None:
 
 
 def test_services_select_like_flagger_and_round_trip_through_client_models() -> None:
-    canary = make_canary(service={"port": 80, "targetPort": "http", "portName": "web", "name": "frontend"})
+    canary = make_canary(
+        provider="kubernetes",
+        service={"port": 80, "targetPort": "http", "portName": "web", "name": "frontend"},
+    )
     apex, primary, canary_svc = service_names(canary)
     assert (apex, primary, canary_svc) == ("frontend", "frontend-primary", "frontend-canary")
     built = {
@@ -108,7 +111,7 @@ def test_services_select_like_flagger_and_round_trip_through_client_models() -> 
 
 
 def test_target_port_defaults_to_port() -> None:
-    canary = make_canary(service={"port": 9898})
+    canary = make_canary(provider="kubernetes", service={"port": 9898})
     assert (
         build_service(canary, "podinfo", ("app", "podinfo"), None)["spec"]["ports"][0]["targetPort"] == 9898
     )

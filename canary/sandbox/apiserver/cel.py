@@ -2,14 +2,17 @@
 
 Supported: literals (int, double, string, bool, null, lists, maps), ``self`` and field access,
 indexing, ``has()``, ``! - * / % + -``, comparisons, ``in``, ``&& || ?:``, ``size()``, ``duration()``,
-``int() string() double()``, string methods ``startsWith endsWith contains matches lowerAscii upperAscii``,
-and the macros ``all exists exists_one filter map``.  Anything else raises :class:`Unsupported`
+``int() string() double() type()`` (and the type names ``int string double bool list map null_type``
+to compare with), string methods ``startsWith endsWith contains matches lowerAscii upperAscii``,
+Kubernetes' list function ``isSorted()``, and the macros ``all exists exists_one filter map``.  Anything else raises :class:`Unsupported`
 (the caller skips the rule and logs); runtime errors raise :class:`EvalError`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import itertools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -208,6 +211,42 @@ def _duration(text: Any) -> float:
     return sign * sum(float(n) * _UNITS[u] for n, u in parts)
 
 
+@dataclasses.dataclass(frozen=True)
+class CelType:
+    """A CEL type value (``type(self) == int``); equal only to the same type, never to a string."""
+
+    name: str
+
+
+_TYPE_NAMES = frozenset({"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type"})
+
+
+def _type_of(v: Any) -> CelType:
+    if v is None:
+        return CelType("null_type")
+    if isinstance(v, bool):
+        return CelType("bool")
+    if isinstance(v, int):
+        return CelType("int")
+    if isinstance(v, float):
+        return CelType("double")
+    if isinstance(v, str):
+        return CelType("string")
+    if isinstance(v, bytes):
+        return CelType("bytes")
+    if isinstance(v, list):
+        return CelType("list")
+    if isinstance(v, dict):
+        return CelType("map")
+    raise EvalError(f"type() of {type(v).__name__}")
+
+
+def _is_sorted(v: Any) -> bool:
+    if not isinstance(v, list):
+        raise EvalError(f"isSorted() of {type(v).__name__}")
+    return all(a <= b for a, b in itertools.pairwise(v))
+
+
 def _size(v: Any) -> int:
     if isinstance(v, str | list | dict | bytes):
         return len(v)
@@ -227,6 +266,8 @@ class _Eval:
             return node[1]
         if op == "var":
             if node[1] not in self.env:
+                if node[1] in _TYPE_NAMES:
+                    return CelType(node[1])
                 raise Unsupported(f"unknown identifier {node[1]!r}")
             return self.env[node[1]]
         if op == "list":
@@ -349,6 +390,8 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
     "matches": lambda s, p: re.search(p, s) is not None,
     "lowerAscii": lambda s: s.lower(),
     "upperAscii": lambda s: s.upper(),
+    "type": _type_of,
+    "isSorted": _is_sorted,
 }
 
 
