@@ -18,7 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness import Cluster, OperatorProcess, namespace_for
+from harness import Cluster, OperatorProcess, Prometheus, namespace_for
 
 E2E = os.environ.get("CANARY_E2E") == "1"
 
@@ -90,6 +90,39 @@ def stop_prometheus(sandbox: Any) -> Iterator[Callable[[], None]]:
     yield stop
     if stopped:
         sandbox.prometheus.start_sync()
+
+
+@pytest.fixture
+def prometheus(cluster: Cluster, prometheus_url: str) -> Prometheus:
+    """Istio's request counters for the test's namespace, read from the Prometheus the operator uses."""
+    return Prometheus(prometheus_url, cluster.namespace)
+
+
+class PrometheusSwitch:
+    """Stop the sandbox's Prometheus and start it again (same port, same data) within a test."""
+
+    def __init__(self, sandbox: Any) -> None:
+        self.sandbox = sandbox
+        self.running = True
+
+    def stop(self) -> None:
+        self.sandbox.prometheus.stop_sync()
+        self.running = False
+
+    def start(self) -> None:
+        if not self.running:
+            self.sandbox.prometheus.start_sync()
+            self.running = True
+
+
+@pytest.fixture
+def prometheus_switch(sandbox: Any) -> Iterator[PrometheusSwitch]:
+    """Like `stop_prometheus`, but the test may start it again; it always runs after the test."""
+    if sandbox is None:
+        pytest.skip("stopping Prometheus is only possible on the sandbox, not on a real cluster")
+    switch = PrometheusSwitch(sandbox)
+    yield switch
+    switch.start()
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -204,10 +208,16 @@ class Cluster:
         return {ref["name"]: int(ref.get("weight", 1)) for ref in refs}
 
     def event_messages(self, name: str = APP) -> list[str]:
+        return [e["message"] for e in self.events(name)]
+
+    def events(self, name: str = APP) -> list[dict[str, str]]:
+        """The Canary's Events as `kubectl describe` lists them: type, reason, message."""
         listing = self.clients.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Canary"
         )
-        return [str(e.message) for e in listing.items]
+        return [
+            {"type": str(e.type), "reason": str(e.reason), "message": str(e.message)} for e in listing.items
+        ]
 
     # ---------------------------------------------------------------- waiting
 
@@ -239,6 +249,76 @@ class Cluster:
 
         status = self.wait_for(f"phase {until_phase}", record, timeout, name)
         return seen, status
+
+
+#: `(destination_service_name, destination_workload, response_code)` -> requests served so far.
+Served = dict[tuple[str, str, str], float]
+
+
+@dataclasses.dataclass
+class Prometheus:
+    """The requests a namespace's workloads served, as Istio's `istio_requests_total` reports them."""
+
+    url: str
+    namespace: str
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        address = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        with urllib.request.urlopen(address, timeout=10) as response:
+            body = json.loads(response.read())
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def _selector(self) -> str:
+        return f'istio_requests_total{{destination_service_namespace="{self.namespace}"}}'
+
+    def counters(self) -> tuple[Served, float]:
+        """The counters now and the time of their oldest latest sample (how current they are)."""
+        counts: Served = {}
+        for series in self.query(
+            f"sum by (destination_service_name, destination_workload, response_code) ({self._selector()})"
+        ):
+            labels = series["metric"]
+            key = (
+                labels.get("destination_service_name", ""),
+                labels.get("destination_workload", ""),
+                labels.get("response_code", ""),
+            )
+            counts[key] = float(series["value"][1])
+        stamps = self.query(f"min(timestamp({self._selector()}))")
+        scraped = float(stamps[0]["value"][1]) if stamps else 0.0
+        return counts, scraped
+
+    def served(self, not_before: float | None = None, timeout: float = 30.0) -> Served:
+        """The counters once every series was scraped after `not_before` (wall clock; default now)."""
+        since = time.time() if not_before is None else not_before
+        counts, _ = eventually(
+            f"Prometheus samples newer than {since:.1f}",
+            self.counters,
+            lambda c: c[1] >= since,
+            timeout,
+            interval=0.25,
+            ignore=(OSError, KeyError, IndexError, ValueError),
+        )
+        return counts
+
+
+def delta(before: Served, after: Served) -> Served:
+    """What was served between two snapshots (a series absent before started from zero)."""
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+def total(
+    served: Served, *, workload: str | None = None, codes: str = "", service: str | None = None
+) -> float:
+    """Requests in `served` answered by `workload` (any if None) with a code starting with `codes`."""
+    return sum(
+        n
+        for (svc, wl, code), n in served.items()
+        if (workload is None or wl == workload)
+        and (service is None or svc == service)
+        and code.startswith(codes)
+    )
 
 
 @contextlib.contextmanager

@@ -153,7 +153,8 @@ def test_unsupported_kind_is_refused_and_nothing_stored(
 
 def _deployment(extra_pod_spec: bytes = b"") -> bytes:
     pod_spec = _ld(2, _ld(1, "c") + _ld(2, "nginx")) + extra_pod_spec
-    spec = _vi(1, 2) + _ld(2, _ld(1, _ld(1, "app") + _ld(2, "x"))) + _ld(3, _ld(2, pod_spec))
+    labels = _ld(1, _ld(11, _ld(1, "app") + _ld(2, "x")))  # template metadata.labels: app=x
+    spec = _vi(1, 2) + _ld(2, _ld(1, _ld(1, "app") + _ld(2, "x"))) + _ld(3, labels + _ld(2, pod_spec))
     return _envelope("apps/v1", "Deployment", _ld(1, _ld(1, "x")) + _ld(2, spec))
 
 

@@ -24,12 +24,12 @@ from urllib.parse import unquote
 import yaml
 from aiohttp import web
 
-from . import openapi, patching, protobuf, tables
+from . import fielderrors, names, openapi, patching, protobuf, specs, tables
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .registry import Registry, ResourceType, crd_status, crd_to_type
 from .selectors import combined
 from .store import Event, Store
-from .validation import admit, validate_crd
+from .validation import admit, validate_crd, validate_object
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -238,8 +238,6 @@ class Handlers:
                 if ip not in self.cluster_ips:
                     break
             spec["clusterIP"] = ip
-        if spec["clusterIP"] != "None":
-            self.cluster_ips.add(spec["clusterIP"])
         spec.setdefault("clusterIPs", [spec["clusterIP"]])
         spec.setdefault("sessionAffinity", "None")
         for port in spec.get("ports") or []:
@@ -272,6 +270,8 @@ class Handlers:
             obj["status"] = crd_status(obj)
 
     def _after_write(self, rt: ResourceType, obj: Obj) -> None:
+        if rt.rkey == "services" and obj.get("spec", {}).get("clusterIP") not in (None, "", "None"):
+            self.cluster_ips.add(obj["spec"]["clusterIP"])  # only once stored: a refused write holds no IP
         if rt.rkey == "customresourcedefinitions.apiextensions.k8s.io" and not obj["metadata"].get(
             "deletionTimestamp"
         ):
@@ -308,7 +308,8 @@ class Handlers:
             if not meta.get("generateName"):
                 raise invalid(rt.kind, rt.group, "", [{"field": "metadata.name", "reason": "FieldValueRequired",
                                                         "message": "Required value: name or generateName is required"}])  # fmt: skip
-            meta["name"] = meta["generateName"] + "".join(random.choices(_SUFFIX_CHARS, k=5))
+            base = str(meta["generateName"])[: names.GENERATED_BASE_MAX]  # as kube: room for the suffix
+            meta["name"] = base + "".join(random.choices(_SUFFIX_CHARS, k=5))
         return self._do_create(request, rt, version, obj)
 
     def _do_create(self, request: web.Request, rt: ResourceType, version: str, obj: Obj) -> web.Response:
@@ -321,6 +322,7 @@ class Handlers:
             meta.pop(key, None)
         warnings = admit(rt, version, obj, request.query.get("fieldValidation", ""))
         self._prepare(rt, obj, None)
+        validate_object(rt, obj, None)
         if request.query.get("dryRun"):
             if self.store.get(rt.rkey, meta.get("namespace", ""), meta["name"]) is not None:
                 raise already_exists(rt.plural, rt.group, meta["name"])
@@ -369,6 +371,7 @@ class Handlers:
         self._out(rt, version, new)
         warnings = admit(rt, version, new, request.query.get("fieldValidation", ""))
         self._prepare(rt, new, old)
+        validate_object(rt, new, old, sub)
         if request.query.get("dryRun"):
             return _json(new, 200, warnings)
         updated = self.store.update(rt.rkey, new)
@@ -391,8 +394,12 @@ class Handlers:
         expected = (scale.get("metadata") or {}).get("resourceVersion")
         if expected and expected != old["metadata"]["resourceVersion"]:
             raise conflict(rt.plural, rt.group, old["metadata"]["name"])
+        replicas = (scale.get("spec") or {}).get("replicas", 0)
+        if isinstance(replicas, int) and replicas < 0:  # kube's ValidateScale
+            cause = fielderrors.invalid("spec.replicas", replicas, specs.NEGATIVE)
+            raise invalid("Scale", "autoscaling", old["metadata"]["name"], [cause])
         new = copy.deepcopy(old)
-        new.setdefault("spec", {})["replicas"] = (scale.get("spec") or {}).get("replicas", 0)
+        new.setdefault("spec", {})["replicas"] = replicas
         updated = self.store.update(rt.rkey, new)
         return _json(self._scale(rt, updated))
 

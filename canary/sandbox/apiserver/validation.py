@@ -1,5 +1,7 @@
-"""Structural-schema handling for CRDs: pruning, defaulting, OpenAPI validation, CEL rules; plus
-strict field checks for built-ins (top-level and metadata fields only; their specs are not modelled).
+"""Structural-schema handling for CRDs: pruning, defaulting, OpenAPI validation, CEL rules; strict
+field checks for built-ins (top-level and metadata fields); and, after defaulting, the checks kube's
+registry strategies make (:func:`validate_object`: ``metadata`` per kind in ``objectmeta``, the specs
+of the built-ins the project writes in ``specs``).
 
 Messages follow kube-apiserver's forms so kubectl output reads the same:
 ``spec.x: Invalid value: 200: spec.x in body should be less than or equal to 100`` and
@@ -18,7 +20,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
-from . import cel
+from . import cel, objectmeta, specs
 from .errors import ApiError, bad_request, invalid
 from .registry import META_FIELDS, ResourceType
 
@@ -320,4 +322,22 @@ def validate_crd(crd: Obj) -> None:
         raise invalid("CustomResourceDefinition", "apiextensions.k8s.io", name, causes)
 
 
-__all__ = ["ApiError", "admit", "apply_defaults", "path_str", "prune", "validate_crd"]
+def validate_object(rt: ResourceType, obj: Obj, old: Obj | None, subresource: str | None = None) -> None:
+    """Raise kube's 422 for what its ``Validate``/``ValidateUpdate`` would refuse (run after defaulting).
+
+    ``old`` is None on create.  A status write checks the status only: kube copies the rest from the
+    stored object, which passed these checks when it was written.
+    """
+    if subresource == "status":
+        status_rule = specs.STATUS_RULES.get(rt.rkey)
+        causes = status_rule(obj) if status_rule else []
+    else:
+        causes = objectmeta.meta_causes(rt, obj, create=old is None)
+        spec_rule = specs.SPEC_RULES.get(rt.rkey)
+        if spec_rule is not None:
+            causes += spec_rule(obj, old)
+    if causes:
+        raise invalid(rt.kind, rt.group, (obj.get("metadata") or {}).get("name", ""), causes)
+
+
+__all__ = ["ApiError", "admit", "apply_defaults", "path_str", "prune", "validate_crd", "validate_object"]
