@@ -441,6 +441,23 @@ class DeploymentTarget:
         else:
             call_json(core.replace_namespaced_config_map, name, canary.namespace, body)
 
+    def _promoted_backup(self, canary: Canary) -> Manifest | None:
+        """The primary Deployment as last promoted (from its backup ConfigMap), or None."""
+        backup = read_optional(
+            self._core.read_namespaced_config_map, backup_name(canary.spec.target_ref.name), canary.namespace
+        )
+        raw = ((backup or {}).get("data") or {}).get(BACKUP_KEY)
+        if not raw:
+            return None
+        try:
+            stored: Manifest = json.loads(raw)
+        except ValueError:
+            logger.warning(
+                "canary %s.%s: promoted-template backup is not JSON", canary.name, canary.namespace
+            )
+            return None
+        return stored
+
     def restore_primary(self, canary: Canary, revision: str) -> None:
         """Recreate a deleted ``<target>-primary`` running ``revision`` (the promoted one).
 
@@ -453,10 +470,10 @@ class DeploymentTarget:
         if self._read(primary_name(target_name), namespace) is not None:
             return
         owner = owner_reference(canary)
-        backup = read_optional(self._core.read_namespaced_config_map, backup_name(target_name), namespace)
+        backup = self._promoted_backup(canary)
         stored = ((backup or {}).get("metadata", {}).get("annotations") or {}).get(REVISION_ANNOTATION)
         if backup is not None and stored == revision:
-            body = _restorable(json.loads((backup.get("data") or {})[BACKUP_KEY]), owner)
+            body = _restorable(backup, owner)
         else:
             target = self._read(target_name, namespace)
             if target is None or pod_template_hash(target["spec"]["template"]) != revision:
@@ -603,14 +620,28 @@ class DeploymentTarget:
                 namespace,
             )
             return
-        if self._read(primary_name(target_name), namespace) is None:
-            self.scale_up(canary)
-            return
         revert_template = canary.current_status.phase is not Phase.SUCCEEDED
+        if self._read(primary_name(target_name), namespace) is None:
+            if self._promoted_backup(canary) is not None:
+                revert_template = True  # the primary is gone: revert from its backup instead
+            else:
+                promoted = canary.current_status.last_promoted_spec
+                current = self._read(target_name, namespace)
+                if promoted and current and pod_template_hash(current["spec"]["template"]) != promoted:
+                    logger.warning(
+                        "canary %s.%s: primary and its backup are gone and %s runs a revision that never "
+                        "passed; left scaled as it is",
+                        canary.name,
+                        namespace,
+                        target_name,
+                    )
+                    return
+                self.scale_up(canary)
+                return
 
         def revert_target() -> None:
             target = self._read(target_name, namespace)
-            primary = self._read(primary_name(target_name), namespace)
+            primary = self._read(primary_name(target_name), namespace) or self._promoted_backup(canary)
             if target is None or primary is None:
                 return  # deleted meanwhile: nothing left to revert from or to
             updated = reverted_target(target, primary, revert_template, self._selector_labels)

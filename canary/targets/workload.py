@@ -63,6 +63,10 @@ def without_flux_keys(mapping: Mapping[str, str] | None) -> dict[str, str]:
     return {k: v for k, v in (mapping or {}).items() if FLUX_MARKER not in k}
 
 
+#: Kubernetes' limit for a label value (the primary's selector value is ``<value>-primary``).
+MAX_LABEL_VALUE = 63
+
+
 def primary_name(target_name: str) -> str:
     """``podinfo`` -> ``podinfo-primary`` (Deployments, HPAs and selector values alike)."""
     return f"{target_name}{PRIMARY_SUFFIX}"
@@ -76,10 +80,17 @@ def selector_label(
         "matchLabels"
     ) or {}
     candidates = tuple(candidates)
+    metadata = workload.get("metadata") or {}
     for label in candidates:
         if label in match_labels:
-            return label, match_labels[label]
-    metadata = workload.get("metadata") or {}
+            value = str(match_labels[label])
+            if len(primary_name(value)) > MAX_LABEL_VALUE:
+                raise SelectorLabelError(
+                    f"{str(workload.get('kind', 'workload')).lower()} {metadata.get('name')}.{metadata.get('namespace')} "
+                    f"selector label {label}={value} is too long: the primary's value {primary_name(value)} "
+                    f"would exceed {MAX_LABEL_VALUE} characters (shorten it to {MAX_LABEL_VALUE - len(PRIMARY_SUFFIX)})"
+                )
+            return label, value
     raise SelectorLabelError(
         f"{str(workload.get('kind', 'workload')).lower()} {metadata.get('name')}.{metadata.get('namespace')} "
         f"spec.selector.matchLabels must contain one of {list(candidates)}"

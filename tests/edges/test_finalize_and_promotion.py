@@ -14,7 +14,7 @@ from canary.routers.base import LayeredRouter
 from canary.routers.factory import router_for
 from canary.routers.gatewayapi import GATEWAY_API_GROUP, GatewayAPIRouter
 from canary.routers.kubernetes import KubernetesRouter
-from canary.targets.base import StaleRevisionError
+from canary.targets.base import StaleRevisionError, TargetError
 from canary.targets.deployment import DeploymentTarget
 from canary.targets.factory import target_for
 from canary.targets.workload import REVISION_ANNOTATION, pod_template_hash, without_flux_keys
@@ -263,3 +263,41 @@ def test_owner_reference_needs_a_uid() -> None:
 def test_flux_keys_are_dropped_by_one_helper() -> None:
     assert without_flux_keys({"kustomize.toolkit.fluxcd.io/name": "x", "app": "a"}) == {"app": "a"}
     assert without_flux_keys(None) == {}
+
+
+# ---------------------------------------------------------------------------- a deleted primary
+
+
+def test_deleted_primary_is_restored_from_the_promoted_backup_not_the_target(kube: KubeClients) -> None:
+    """Mid-analysis the target runs an unvalidated template: the primary must come back as promoted."""
+    canary, target, _ = _failed_release(kube, "Progressing")
+    promoted = _deployment(kube, "podinfo-primary")
+    revision = promoted["metadata"]["annotations"][REVISION_ANNOTATION]
+    call_json(kube.apps.delete_namespaced_deployment, "podinfo-primary", NAMESPACE)
+
+    target.restore_primary(canary, revision)
+
+    restored = _deployment(kube, "podinfo-primary")
+    assert _image(restored) == "podinfo:1", "never the target's podinfo:2"
+    assert restored["metadata"]["annotations"][REVISION_ANNOTATION] == revision
+    assert restored["spec"]["selector"] == promoted["spec"]["selector"]
+    assert restored["metadata"]["ownerReferences"] == [owner_reference(canary)]
+
+
+def test_deleted_primary_without_a_source_of_its_revision_is_refused(kube: KubeClients) -> None:
+    canary, target, _ = _failed_release(kube, "Progressing")
+    for name in ("podinfo-primary",):
+        call_json(kube.apps.delete_namespaced_deployment, name, NAMESPACE)
+    call_json(kube.core.delete_namespaced_config_map, "podinfo-primary-promoted", NAMESPACE)
+    with pytest.raises(TargetError, match=r"no template of the promoted revision .* is left"):
+        target.restore_primary(canary, "some-old-revision")
+    assert read_optional(kube.apps.read_namespaced_deployment, "podinfo-primary", NAMESPACE) is None
+
+
+def test_revert_on_deletion_without_primary_uses_the_promoted_backup(kube: KubeClients) -> None:
+    canary, target, _ = _failed_release(kube, "Failed")
+    call_json(kube.apps.delete_namespaced_deployment, "podinfo-primary", NAMESPACE)
+    target.finalize(canary)
+    restored = _deployment(kube, "podinfo")
+    assert _image(restored) == "podinfo:1", "the failed template must not be left serving"
+    assert restored["spec"]["replicas"] == 3

@@ -70,6 +70,16 @@ def test_selector_without_known_label_is_a_clear_error() -> None:
         selector_label(target)
 
 
+def test_selector_value_too_long_for_the_primary_is_a_clear_error() -> None:
+    """``<value>-primary`` is a label value too: 56 characters or more can never work."""
+    target = deployment_body()
+    target["spec"]["selector"]["matchLabels"] = {"app": "a" * 56}
+    with pytest.raises(SelectorLabelError, match=r"would exceed 63 characters \(shorten it to 55\)"):
+        selector_label(target)
+    target["spec"]["selector"]["matchLabels"] = {"app": "a" * 55}
+    assert selector_label(target) == ("app", "a" * 55)
+
+
 def test_primary_labels_drop_flux_and_replace_selector_value() -> None:
     labels = {"app": "podinfo", "kustomize.toolkit.fluxcd.io/name": "x", "tier": "web"}
     assert primary_labels(labels, "app", "podinfo-primary") == {"app": "podinfo-primary", "tier": "web"}
