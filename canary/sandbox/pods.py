@@ -31,8 +31,10 @@ class PodGroup:
 
 
 def pod_name(deployment: str, template_hash: str, index: int) -> str:
+    """``<deployment>-<hash>-<5 chars>``, the prefix cut to 58 characters as the API server cuts a
+    ``generateName``, so a long Deployment name still gives a valid Pod name."""
     suffix = hashlib.sha256(f"{deployment}/{template_hash}/{index}".encode()).hexdigest()[:5]
-    return f"{deployment}-{template_hash}-{suffix}"
+    return f"{f'{deployment}-{template_hash}-'[:58]}{suffix}"
 
 
 def _now() -> str:
