@@ -167,6 +167,15 @@ class _Draft:
         """``podinfo.test``: the Canary object itself."""
         return f"{self.ref.name}.{self.ref.namespace}"
 
+    @property
+    def hands_off(self) -> bool:
+        """Suspended, standing aside for another Canary, or being deleted: touch nothing."""
+        return (
+            self.spec.suspend
+            or self.obs.owner is not None
+            or self.before.phase in (Phase.TERMINATING, Phase.TERMINATED)
+        )
+
     # -- building
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)
@@ -237,10 +246,11 @@ class _Draft:
         some, and the only serving copy is never scaled to zero: a deleted or crashed primary
         or canary must not turn a decision (a rollback, a drift repair) into an outage. The
         status keeps the split the analysis wants; the route carries the safe one until both
-        workloads serve again, when the next route repair restores it. Bootstrap is exempt: it
-        creates the primary and routes to it before it can be ready, as Flagger does.
+        workloads serve again, when the next route repair restores it. Bootstrap is exempt (it
+        creates the primary and routes to it before it can be ready, as Flagger does), and so
+        is a Canary told to keep its hands off (suspended, standing aside, being deleted).
         """
-        if self.before.phase in (None, Phase.INITIALIZING):
+        if self.before.phase in (None, Phase.INITIALIZING) or self.hands_off:
             return
         primary_ok, canary_ok = self.obs.primary.serving, self.obs.target.serving
         if primary_ok == canary_ok:
@@ -341,7 +351,11 @@ class _Draft:
     def _flag_missing_primary(self) -> None:
         """``<target>-primary`` is gone after bootstrap: a condition and one Warning while it is."""
         message = None
-        if self.before.phase not in (None, Phase.INITIALIZING) and not self.obs.primary.exists:
+        if (
+            self.before.phase not in (None, Phase.INITIALIZING)
+            and not self.obs.primary.exists
+            and not self.hands_off
+        ):
             if any(isinstance(a, RestorePrimary) for a in self.actions):
                 message = f"{self.primary} was deleted; recreating it from the promoted revision"
             else:

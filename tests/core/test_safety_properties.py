@@ -17,6 +17,7 @@ import json
 import math
 from typing import Any, Literal, get_args
 
+import pytest
 from core_helpers import NEW, REF, STABLE, T0
 from hypothesis import given
 from hypothesis import strategies as st
@@ -276,3 +277,25 @@ def test_credentials_over_http_raise_a_warning_condition() -> None:
     condition = decision.status.condition("MetricProviderWarning")
     assert condition is not None and condition.message == warning
     assert [e.reason for e in decision.events if e.type == "Warning"] == ["MetricProviderWarning"]
+
+
+@pytest.mark.parametrize(
+    "hands_off",
+    [
+        pytest.param({"spec": {"suspend": True}}, id="suspended"),
+        pytest.param({"obs": {"owner": "test/podinfo-a"}}, id="standing-aside"),
+        pytest.param({"status": {"phase": Phase.TERMINATING}}, id="terminating"),
+    ],
+)
+def test_a_canary_told_to_keep_hands_off_does_not_reroute(hands_off: dict[str, dict[str, Any]]) -> None:
+    """Even with the primary gone: suspend means suspend, and another Canary's route is not ours."""
+    spec = spec_from({"interval": "1m", "step_weight": 50}).model_copy(update=hands_off.get("spec", {}))
+    before = start().model_copy(update=hands_off.get("status", {}))
+    obs = _progressing_obs(
+        primary=WorkloadState.missing("deployment podinfo-primary.test not found"), route_weights=(100, 0)
+    )
+    obs = Observation(**{**obs.__dict__, **hands_off.get("obs", {})})
+    decision = decide(spec, before, obs)
+    assert not decision.routes
+    assert not any(isinstance(a, RestorePrimary | ScaleTarget) for a in decision.actions)
+    assert decision.status.condition("PrimaryMissing") is None
