@@ -26,17 +26,24 @@ def _reconciler(memo: Any) -> Reconciler:
     return reconciler
 
 
+TargetKey = tuple[str, str, str]
+
+
+def _target_key(namespace: str | None, spec: Any) -> TargetKey:
+    """``(namespace, kind, name)`` of the workload a Canary's spec targets."""
+    target = dict((spec or {}).get("targetRef") or {})
+    return (namespace or "default", str(target.get("kind") or "Deployment"), str(target.get("name") or ""))
+
+
 def index_targets(
     *, name: str, namespace: str | None, spec: Any, meta: Any, **_: Any
-) -> dict[tuple[str, str, str], tuple[str, str]]:
+) -> dict[TargetKey, tuple[str, str]]:
     """Index every Canary by the workload it targets, so two Canaries on one target are noticed.
 
-    Key ``(namespace, kind, name)`` of the target, value ``(creationTimestamp, canary name)``:
-    the oldest claim owns the target (RFC3339 timestamps sort in time order).
+    The value is ``(creationTimestamp, canary name)``: the oldest claim owns the target
+    (RFC3339 timestamps sort in time order).
     """
-    target = dict((spec or {}).get("targetRef") or {})
-    key = (namespace or "default", str(target.get("kind") or "Deployment"), str(target.get("name") or ""))
-    return {key: (str(meta.get("creationTimestamp") or ""), name)}
+    return {_target_key(namespace, spec): (str(meta.get("creationTimestamp") or ""), name)}
 
 
 async def run_canary(
@@ -54,11 +61,9 @@ async def run_canary(
     All progress is in the Canary's status, so a restarted operator resumes here without repeating a step.
     """
     reconciler = _reconciler(memo)
-    canary_targets: kopf.Index[tuple[str, str, str], tuple[str, str]] = kwargs["canary_targets"]
+    canary_targets: kopf.Index[TargetKey, tuple[str, str]] = kwargs["canary_targets"]
     while not stopped:
-        target = dict((spec or {}).get("targetRef") or {})
-        key = (namespace or "default", str(target.get("kind") or "Deployment"), str(target.get("name") or ""))
-        claims = tuple(canary_targets.get(key, ()))
+        claims = tuple(canary_targets.get(_target_key(namespace, spec), ()))
         try:
             delay = await reconciler.tick(
                 name=name, namespace=namespace or "default", logger=logger, claims=claims
