@@ -30,6 +30,7 @@ __all__ = [
     "CONDITION_PRIMARY_MISSING",
     "CONDITION_PROMOTED",
     "CONDITION_TARGET_CONFLICT",
+    "CONDITION_TRAFFIC_REDIRECTED",
     "CONDITION_UNSUPPORTED",
     "GROUP",
     "VERSION",
@@ -106,6 +107,8 @@ CONDITION_AUTOSCALER_NOT_REFERENCED = "AutoscalerNotReferenced"
 CONDITION_TARGET_CONFLICT = "TargetConflict"
 #: ``<target>-primary`` disappeared: the operator recreates it from the promoted template.
 CONDITION_PRIMARY_MISSING = "PrimaryMissing"
+#: The route sends everything to one workload because the other has no available replicas.
+CONDITION_TRAFFIC_REDIRECTED = "TrafficRedirected"
 #: A metric provider is used unsafely (credentials over plain http, ...); the value still counts.
 CONDITION_METRIC_PROVIDER_WARNING = "MetricProviderWarning"
 

@@ -57,6 +57,7 @@ from canary.api.models import (
     CONDITION_PRIMARY_MISSING,
     CONDITION_PROMOTED,
     CONDITION_TARGET_CONFLICT,
+    CONDITION_TRAFFIC_REDIRECTED,
     CONDITION_UNSUPPORTED,
     CanarySpec,
     CanaryStatus,
@@ -139,6 +140,8 @@ class _Draft:
     #: Index of the route-repair SetRoute in ``actions`` and the drifted split it replaced.
     repair_at: int | None = None
     drifted: tuple[int, int] | None = None
+    #: Why the route carries a safe split instead of the status's (see the routing invariant).
+    redirect: str | None = None
 
     # -- reading the status as it will be after the updates so far
     def get(self, name: str) -> Any:
@@ -232,6 +235,7 @@ class _Draft:
         self._flag_metric_provider_warnings()
         self._keep_traffic_on_serving_workloads()
         self._word_route_repair()
+        self._flag_traffic_redirect()
         # Recreating the primary can fail (no template of the promoted revision left): what
         # protects traffic runs first, so such a failure never leaves the route unprotected.
         restores = [a for a in self.actions if isinstance(a, RestorePrimary)]
@@ -269,11 +273,12 @@ class _Draft:
                 if index == self.repair_at:
                     self.repair_at = len(safe_actions)
                 if action != safe:
+                    serving, absent = (
+                        (self.target, self.primary) if canary_ok else (self.primary, self.target)
+                    )
+                    self.redirect = f"all traffic routed to {serving}: {absent} has no available replicas"
                     safe_actions.append(safe)
                     if observed != (safe.primary_weight, safe.canary_weight):
-                        serving, absent = (
-                            (self.target, self.primary) if canary_ok else (self.primary, self.target)
-                        )
                         safe_actions.append(
                             EmitEvent(
                                 "Warning",
@@ -304,6 +309,16 @@ class _Draft:
             return
         was = f"{self.drifted[0]}/{self.drifted[1]}"
         now = f"{repair.primary_weight}/{repair.canary_weight}"
+        if self.before.condition(CONDITION_TRAFFIC_REDIRECTED) is not None and self.redirect is None:
+            # Our own redirect ends: both workloads serve again. Not somebody's edit.
+            restored = EmitEvent(
+                "Normal",
+                "TrafficRestored",
+                f"Route of {self.canary} restored to {now}: both workloads serve again",
+            )
+            self.actions.insert(self.repair_at + 1, restored)
+            self.repair_at = None
+            return
         warning = EmitEvent("Warning", "RouteDrift", f"Route of {self.canary} was {was}, restored to {now}")
         self.actions.insert(self.repair_at + 1, warning)
         self.repair_at = None
@@ -336,6 +351,12 @@ class _Draft:
         appeared = self._flag(CONDITION_AUTOSCALER_NOT_REFERENCED, "AutoscalerNotReferenced", message)
         if appeared and message is not None:
             self.event(message, reason="AutoscalerNotReferenced", warning=True)
+
+    def _flag_traffic_redirect(self) -> None:
+        """While the route carries a safe split instead of the analysis' one, a condition says why."""
+        if self.hands_off:
+            return
+        self._flag(CONDITION_TRAFFIC_REDIRECTED, "WorkloadWithoutReplicas", self.redirect)
 
     def _flag_target_conflict(self) -> None:
         """Another Canary owns the target: say which, once, and keep saying it in a condition."""

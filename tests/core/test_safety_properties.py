@@ -299,3 +299,29 @@ def test_a_canary_told_to_keep_hands_off_does_not_reroute(hands_off: dict[str, d
     assert not decision.routes
     assert not any(isinstance(a, RestorePrimary | ScaleTarget) for a in decision.actions)
     assert decision.status.condition("PrimaryMissing") is None
+
+
+def test_redirect_is_a_condition_and_its_end_is_not_called_drift() -> None:
+    spec = spec_from({"interval": "1m", "step_weight": 10})
+    before = start().model_copy(
+        update={"phase": Phase.PROGRESSING, "canary_weight": 10, "last_applied_spec": NEW}
+    )
+    gone = _progressing_obs(
+        primary=WorkloadState.missing("deployment podinfo-primary.test not found"), route_weights=(90, 10)
+    )
+    redirected = decide(spec, before, gone)
+    assert redirected.routes[-1] == SetRoute(0, 100)
+    assert redirected.status.canary_weight == 10, "the analysis' split is kept in the status"
+    condition = redirected.status.condition("TrafficRedirected")
+    assert condition is not None and "podinfo-primary.test has no available replicas" in (
+        condition.message or ""
+    )
+    still = decide(spec, redirected.status, Observation(**{**gone.__dict__, "route_weights": (0, 100)}))
+    assert still.status.condition("TrafficRedirected") is not None
+    assert not any(e.reason in ("RouteDrift", "TrafficRedirected") for e in still.events)
+    back = decide(spec, still.status, _progressing_obs(route_weights=(0, 100)))
+    assert back.routes[0] == SetRoute(90, 10)
+    assert [e.reason for e in back.events if e.reason in ("RouteDrift", "TrafficRestored")] == [
+        "TrafficRestored"
+    ]
+    assert back.status.condition("TrafficRedirected") is None
