@@ -28,6 +28,7 @@ __all__ = [
     "BUILTIN_METRICS",
     "CONDITION_METRIC_PROVIDER_WARNING",
     "CONDITION_PRIMARY_MISSING",
+    "CONDITION_PROGRESSING",
     "CONDITION_PROMOTED",
     "CONDITION_TARGET_CONFLICT",
     "CONDITION_TRAFFIC_REDIRECTED",
@@ -72,6 +73,7 @@ __all__ = [
     "Provider",
     "ProviderRef",
     "Revision",
+    "RevisionOutcome",
     "RouteRef",
     "SecretRef",
     "SessionAffinity",
@@ -103,6 +105,9 @@ CONDITION_PROMOTED = "Promoted"
 CONDITION_UNSUPPORTED = "UnsupportedFields"
 #: Our condition type warning that an HPA scales the target but spec.autoscalerRef does not name it.
 CONDITION_AUTOSCALER_NOT_REFERENCED = "AutoscalerNotReferenced"
+#: Kubernetes' Deployment-style condition: True while a revision is in flight, False with reason
+#: ``Succeeded``/``Failed``/``Initialized`` once settled, so ``kubectl wait`` can end on either outcome.
+CONDITION_PROGRESSING = "Progressing"
 #: Another Canary manages the same target: this one stands aside and changes nothing.
 CONDITION_TARGET_CONFLICT = "TargetConflict"
 #: ``<target>-primary`` disappeared: the operator recreates it from the promoted template.
@@ -1050,6 +1055,19 @@ class Revision(ApiModel):
     image: str | None = None
 
 
+class RevisionOutcome(ApiModel):
+    """How one revision's release ended: which template, which image, when, and why."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    hash: str
+    """Pod-template hash of the revision (what ``canary wait --revision`` compares)."""
+    image: str | None = None
+    time: Timestamp | None = None
+    message: str | None = None
+    """One line: for a failure, the failing check and its value (or the other reason)."""
+
+
 class CheckResult(ApiModel):
     """The last result of one metric check."""
 
@@ -1095,6 +1113,11 @@ class CanaryStatus(ApiModel):
     primary_session_affinity_cookie: str | None = None
     previous_session_affinity_cookie: str | None = None
     revision: Revision | None = None
+    """The revision under analysis (or last analysed)."""
+    last_promoted_revision: RevisionOutcome | None = None
+    """The revision the primary runs since its promotion (or bootstrap)."""
+    last_failed_revision: RevisionOutcome | None = None
+    """The last revision that was rolled back, and why."""
     checks: list[CheckResult] = Field(default_factory=list)
     step_started_at: Timestamp | None = None
     """When the current step began; paces steps across operator restarts."""

@@ -1,4 +1,4 @@
-"""The `canary` command: one subcommand per job (operator, sandbox, demo, status).
+"""The `canary` command: one subcommand per job (operator, sandbox, demo, status, wait).
 
 Each subcommand lives in its own module exposing `add_parser(subparsers)` and `run(args) -> int`;
 imports are lazy so `canary operator` never loads the sandbox and vice versa.
@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sandbox": "canary.sandbox.cli",
     "demo": "canary.demo.cli",
     "status": "canary.cli.status",
+    "wait": "canary.cli.wait",
 }
 
 

@@ -18,7 +18,7 @@ from canary.api.models import (
     TargetKind,
 )
 
-__all__ = ["format_timestamp", "promoted_condition", "set_condition"]
+__all__ = ["format_timestamp", "progressing_condition", "promoted_condition", "set_condition"]
 
 #: Our condition type warning that an HPA scales the target but ``spec.autoscalerRef`` does not name it.
 
@@ -91,6 +91,31 @@ def promoted_condition(phase: Phase, kind: TargetKind | str) -> tuple[ConditionS
         Phase.FAILED: (ConditionStatus.FALSE, f"Canary analysis failed, {kind_name} scaled to zero."),
     }
     return table.get(phase, (ConditionStatus.UNKNOWN, f"Canary is {phase.value}."))
+
+
+#: Phases in which a revision is in flight (``Progressing=True``); every other phase is settled.
+_IN_FLIGHT: frozenset[Phase] = frozenset(
+    {
+        Phase.INITIALIZING,
+        Phase.WAITING,
+        Phase.PROGRESSING,
+        Phase.WAITING_PROMOTION,
+        Phase.PROMOTING,
+        Phase.FINALISING,
+    }
+)
+
+
+def progressing_condition(phase: Phase) -> tuple[ConditionStatus, str]:
+    """``Progressing``: True while in flight, False once settled; the reason is the phase either way.
+
+    ``kubectl wait --for=condition=Progressing=False`` thus ends on success and on failure
+    alike (then ``Promoted`` says which); it cannot tell *which* revision settled, which is
+    what ``status.lastPromotedRevision``/``lastFailedRevision`` and ``canary wait`` are for.
+    """
+    if phase in _IN_FLIGHT:
+        return ConditionStatus.TRUE, f"Revision in flight: {phase.value}."
+    return ConditionStatus.FALSE, f"Settled: {phase.value}."
 
 
 # Re-exported so callers need not know the constant lives in the API module.

@@ -55,6 +55,7 @@ from canary.api.models import (
     CONDITION_AUTOSCALER_NOT_REFERENCED,
     CONDITION_METRIC_PROVIDER_WARNING,
     CONDITION_PRIMARY_MISSING,
+    CONDITION_PROGRESSING,
     CONDITION_PROMOTED,
     CONDITION_TARGET_CONFLICT,
     CONDITION_TRAFFIC_REDIRECTED,
@@ -64,6 +65,7 @@ from canary.api.models import (
     CheckResult,
     ConditionStatus,
     Phase,
+    RevisionOutcome,
     ThresholdRange,
     parse_time,
     unsupported_fields,
@@ -80,7 +82,7 @@ from canary.core.actions import (
     SyncRouting,
 )
 from canary.core.checks import JudgmentKind, check_message, classify_measurement, halt_message, judge
-from canary.core.conditions import format_timestamp, promoted_condition, set_condition
+from canary.core.conditions import format_timestamp, progressing_condition, promoted_condition, set_condition
 from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation
 from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
 
@@ -203,18 +205,33 @@ class _Draft:
     def enter(self, phase: Phase, *, message: str | None = None) -> None:
         """Move to ``phase``: new transition time, new step, Promoted condition to match."""
         status, default_message = promoted_condition(phase, self.spec.target_ref.kind)
+        conditions = set_condition(
+            self.get("conditions"),
+            CONDITION_PROMOTED,
+            status,
+            phase.value,
+            message or default_message,
+            self.obs.now,
+        )
+        progressing, progressing_message = progressing_condition(phase)
+        conditions = set_condition(
+            conditions, CONDITION_PROGRESSING, progressing, phase.value, progressing_message, self.obs.now
+        )
         self.set(
             phase=phase,
             last_transition_time=self.stamp,
             step_started_at=self.stamp,
-            conditions=set_condition(
-                self.get("conditions"),
-                CONDITION_PROMOTED,
-                status,
-                phase.value,
-                message or default_message,
-                self.obs.now,
-            ),
+            conditions=conditions,
+        )
+
+    def outcome(self, message: str | None = None) -> RevisionOutcome:
+        """The record of how the revision under analysis ended, stamped now."""
+        revision = self.get("revision")
+        return RevisionOutcome(
+            hash=self.get("last_applied_spec") or (revision.hash if revision else ""),
+            image=revision.image if revision is not None else None,
+            time=self.stamp,
+            message=message,
         )
 
     def progressed(self) -> None:
@@ -601,7 +618,7 @@ def _target_missing(draft: _Draft) -> Decision:
     ):
         draft.route(0)
     if phase in ANALYSING_PHASES:
-        draft.set(iterations=0)
+        draft.set(iterations=0, last_failed_revision=draft.outcome(f"{message} during the analysis"))
         draft.enter(Phase.FAILED, message=f"Canary failed: {message}")
         draft.event(
             f"Rolling back {draft.canary}: {message} during the analysis; all traffic to {draft.primary}",
@@ -707,6 +724,7 @@ def _initialize(draft: _Draft) -> Decision:
         failed_checks=0,
         iterations=0,
     )
+    draft.set(last_promoted_revision=draft.outcome("initial revision"))
     draft.event(f"Initialization done! {draft.canary}", reason="Initialized")
     return draft.finish(f"initialized: {draft.primary} serves all traffic")
 
@@ -879,7 +897,11 @@ def _analyse(draft: _Draft) -> Decision:
         draft.set(failed_checks=failed)
         draft.paced()
         if failed >= threshold:
-            return _rollback(draft, _threshold_message(draft, failed))
+            worst = judgment.reasons[0]
+            cause = check_message(worst) or halt_message(worst, draft.ref)
+            return _rollback(
+                draft, _threshold_message(draft, failed), cause=f"{cause} ({failed} failed checks)"
+            )
         return draft.finish(f"{messages[0]} ({failed}/{threshold} failed checks)")
 
     return _advance(draft)
@@ -899,6 +921,7 @@ def _provider_error(draft: _Draft, reason: str) -> Decision:
             draft,
             f"Rolling back {draft.canary}: metrics could not be measured for {errors} consecutive checks "
             f"({reason})",
+            cause=f"metrics could not be measured for {errors} consecutive checks: {reason}",
         )
     return draft.finish(f"{reason} ({errors}/{limit} consecutive provider errors)")
 
@@ -962,6 +985,13 @@ def _finalise(draft: _Draft) -> Decision:
     draft.act(ScaleTarget(to_zero=True))
     draft.enter(Phase.SUCCEEDED)
     draft.set(last_promoted_spec=draft.before.last_applied_spec, canary_weight=0, iterations=0)
+    draft.set(
+        last_promoted_revision=draft.outcome(
+            "promoted without analysis (skipAnalysis)"
+            if draft.spec.skip_analysis
+            else "promoted after analysis"
+        )
+    )
     if draft.spec.skip_analysis:
         text = f"Promotion completed! Canary analysis was skipped for {draft.target}"
     else:
@@ -970,10 +1000,14 @@ def _finalise(draft: _Draft) -> Decision:
     return draft.finish(text)
 
 
-def _rollback(draft: _Draft, reason: str) -> Decision:
-    """All traffic to the primary, target to zero, phase Failed."""
+def _rollback(draft: _Draft, reason: str, *, cause: str | None = None) -> Decision:
+    """All traffic to the primary, target to zero, phase Failed.
+
+    ``cause`` is the one-line why recorded in ``lastFailedRevision`` (the failing check and its
+    value); the event ``reason`` by default.
+    """
     draft.act(SetRoute(TOTAL_WEIGHT, 0), ScaleTarget(to_zero=True))
-    draft.set(canary_weight=0, iterations=0)
+    draft.set(canary_weight=0, iterations=0, last_failed_revision=draft.outcome(cause or reason))
     draft.enter(Phase.FAILED)
     draft.event(reason, reason="RollingBack", warning=True)
     draft.event(f"Canary failed! Scaling down {draft.canary}", reason="Failed", warning=True)
@@ -987,6 +1021,7 @@ def _failed_promotion(draft: _Draft, detail: str) -> Decision:
     ready; otherwise the primary keeps the traffic since nothing better exists.
     """
     text = f"Promotion of {draft.target} failed, primary not ready: {detail}"
+    draft.set(last_failed_revision=draft.outcome(text))
     if draft.obs.target.ready:
         draft.route(TOTAL_WEIGHT)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import kopf
@@ -13,6 +14,11 @@ from canary.operator.reconciler import Reconciler
 
 #: Back-off after an exception the reconciler did not anticipate (its own errors retry sooner).
 UNEXPECTED_ERROR_DELAY = 5.0
+#: After a wake-up the next tick waits at least this long, so a burst of Deployment status
+#: updates (a rollout in progress) costs a few ticks, not one per update.
+WAKE_DEBOUNCE_SECONDS = 0.5
+#: Suffix of the primary Deployment's name (its changes wake the Canary of ``<target>``).
+PRIMARY_SUFFIX = "-primary"
 #: Seconds the deletion handler keeps retrying before kopf gives up and lets the deletion finish.
 FINALIZE_TIMEOUT = 300.0
 
@@ -46,6 +52,44 @@ def index_targets(
     return {_target_key(namespace, spec): (str(meta.get("creationTimestamp") or ""), name)}
 
 
+def _wakeup(memo: Any, namespace: str | None, name: str) -> asyncio.Event:
+    """The event that ends a Canary daemon's sleep early (set when one of its Deployments changes).
+
+    kopf gives every object a shallow copy of the operator's memo, so the table lives in the
+    operator-wide memo (:func:`operator_memo`) and is shared by all handlers.
+    """
+    events: dict[tuple[str, str], asyncio.Event] = memo["wakeups"]
+    return events.setdefault((namespace or "default", name), asyncio.Event())
+
+
+async def wake_canaries(*, name: str, namespace: str | None, memo: Any, **kwargs: Any) -> None:
+    """A Deployment changed (template, replicas, status, deletion): wake the Canaries that drive it.
+
+    Progress still comes only from the daemon's tick and the Canary's status; this only makes a
+    new revision, a deleted primary or a deleted target noticed within about a second instead
+    of at the next interval.
+    """
+    canary_targets: kopf.Index[TargetKey, tuple[str, str]] = kwargs["canary_targets"]
+    names = {name}
+    if name.endswith(PRIMARY_SUFFIX):
+        names.add(name[: -len(PRIMARY_SUFFIX)])
+    for target in names:
+        for _, canary in canary_targets.get((namespace or "default", "Deployment", target), ()):
+            _wakeup(memo, namespace, canary).set()
+
+
+async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
+    """Until ``delay`` passed, the daemon is stopped, or one of the Canary's Deployments changed."""
+    waiters = {asyncio.ensure_future(stopped.wait(delay)), asyncio.ensure_future(wake.wait())}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    if wake.is_set() and not stopped:
+        await stopped.wait(WAKE_DEBOUNCE_SECONDS)
+
+
 async def run_canary(
     *,
     name: str,
@@ -62,7 +106,9 @@ async def run_canary(
     """
     reconciler = _reconciler(memo)
     canary_targets: kopf.Index[TargetKey, tuple[str, str]] = kwargs["canary_targets"]
+    wake = _wakeup(memo, namespace, name)
     while not stopped:
+        wake.clear()  # before the tick: a change during the tick wakes the next sleep at once
         claims = tuple(canary_targets.get(_target_key(namespace, spec), ()))
         try:
             delay = await reconciler.tick(
@@ -73,12 +119,17 @@ async def run_canary(
                 "reconcile of %s failed unexpectedly; retrying in %.0fs", name, UNEXPECTED_ERROR_DELAY
             )
             delay = UNEXPECTED_ERROR_DELAY
-        await stopped.wait(delay)
+        await _sleep(stopped, wake, delay)
 
 
 async def finalize_canary(*, body: kopf.Body, memo: Any, logger: Logger, **_: Any) -> None:
     """On deletion: with revertOnDeletion, give the target back its traffic and replicas."""
     await _reconciler(memo).finalize(body=dict(body), logger=logger)
+
+
+def operator_memo(config: OperatorConfig) -> kopf.Memo:
+    """The operator-wide memo: the configuration and the daemons' wake-up events."""
+    return kopf.Memo(config=config, wakeups={})
 
 
 def build_registry() -> kopf.OperatorRegistry:
@@ -99,4 +150,6 @@ def build_registry() -> kopf.OperatorRegistry:
     kopf.on.delete(
         GROUP, VERSION, PLURAL, registry=registry, id="finalize", timeout=FINALIZE_TIMEOUT, backoff=5.0
     )(finalize_canary)
+    # A low-level event handler: kopf writes nothing to the Deployments (no finalizer, no annotation).
+    kopf.on.event("apps", "v1", "deployments", registry=registry, id="wake")(wake_canaries)
     return registry

@@ -32,6 +32,13 @@ def configure(settings: kopf.OperatorSettings, *, standalone: bool) -> None:
     settings.background.instant_exit_timeout = 0.1
 
 
+class _QuietWakeups(logging.Filter):
+    """kopf logs every event handler's success; the Deployment wake-up would flood the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Handler 'wake' succeeded."
+
+
 def run_operator(
     config: OperatorConfig,
     *,
@@ -45,10 +52,11 @@ def run_operator(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    logging.getLogger("kopf.objects").addFilter(_QuietWakeups())
     if config.kubeconfig:
         # kopf's default login (via the kubernetes client) and our own clients both read this.
         os.environ["KUBECONFIG"] = config.kubeconfig
-    from canary.operator.handlers import build_registry
+    from canary.operator.handlers import build_registry, operator_memo
 
     registry = build_registry()
     settings = kopf.OperatorSettings()
@@ -62,7 +70,7 @@ def run_operator(
             standalone=peering_name is None,
             peering_name=peering_name,
             liveness_endpoint=liveness_endpoint,
-            memo=kopf.Memo(config=config),
+            memo=operator_memo(config),
         )
     )
     return 0
