@@ -67,6 +67,7 @@ from canary.api.models import (
     Phase,
     RevisionOutcome,
     ThresholdRange,
+    WebhookType,
     parse_time,
     unsupported_fields,
 )
@@ -585,6 +586,36 @@ def _resume(draft: _Draft) -> None:
     draft.set(message="resumed after suspension")
 
 
+#: Webhook types that gate or test a release: ignoring one would let a release through unchecked.
+_GATE_TYPES: frozenset[WebhookType] = frozenset(
+    {
+        WebhookType.CONFIRM_ROLLOUT,
+        WebhookType.CONFIRM_TRAFFIC_INCREASE,
+        WebhookType.CONFIRM_PROMOTION,
+        WebhookType.PRE_ROLLOUT,
+    }
+)
+
+
+def _refusal(draft: _Draft) -> tuple[str, str] | None:
+    """Why this analysis may not start or go on here (message, event reason), or None."""
+    unsplittable = _unsplittable(draft)
+    if unsplittable is not None:
+        return unsplittable, "TrafficSplitUnsupported"
+    gates = sorted(
+        f"{hook.name} ({hook.type})"
+        for hook in draft.spec.analysis.webhooks or []
+        if hook.type in _GATE_TYPES
+    )
+    if gates:
+        return (
+            f"held: webhooks {', '.join(gates)} gate or test the release and are not implemented yet; "
+            "a gate that cannot be asked fails closed (remove them to release without them)",
+            "GateNotImplemented",
+        )
+    return None
+
+
 def _unsplittable(draft: _Draft) -> str | None:
     """Why a weight-based analysis cannot run on this router, or None when it can."""
     spec = draft.spec
@@ -742,10 +773,11 @@ def _detect_new_revision(draft: _Draft) -> Decision:
         draft.set(last_applied_spec=revision.hash, revision=revision.model_copy())
         return draft.finish(f"{draft.target} is back to the promoted revision; nothing to analyse")
 
-    refusal = _unsplittable(draft)
-    if refusal is not None:
+    held = _refusal(draft)
+    if held is not None:
         # Nothing starts: the revision stays unapplied, so fixing the spec starts it next tick.
-        _warn_once(draft, refusal, reason="TrafficSplitUnsupported")
+        refusal, reason = held
+        _warn_once(draft, refusal, reason=reason)
         return draft.finish(refusal)
 
     _reset_for_revision(draft, always_reroute=False)
@@ -813,12 +845,13 @@ def _restart_analysis(draft: _Draft) -> Decision:
 def _analyse(draft: _Draft) -> Decision:
     """One analysis step: readiness, threshold, checks, then advance or promote."""
     spec, before, obs = draft.spec, draft.before, draft.obs
-    refusal = _unsplittable(draft)
-    if refusal is not None:
+    held = _refusal(draft)
+    if held is not None:
         # Hold where we are; re-paced once per interval so the operator does not busy-loop.
+        refusal, reason = held
         if before.message == refusal and not _step_due(spec, before, obs.now):
             return draft.finish()
-        _warn_once(draft, refusal, reason="TrafficSplitUnsupported")
+        _warn_once(draft, refusal, reason=reason)
         draft.paced()
         return draft.finish(refusal)
 
