@@ -18,8 +18,11 @@ def add_parser(subparsers: Any) -> None:
         description="Show a Canary's phase, weight, metric checks and recent Events; --watch to follow it.",
     )
     parser.add_argument("name", help="the Canary's name")
-    parser.add_argument("-n", "--namespace", default="default", help="namespace (default: %(default)s)")
-    parser.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster, then $KUBECONFIG)")
+    parser.add_argument(
+        "-n", "--namespace", help="namespace (default: the kubeconfig context's, else default)"
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig path (default: $KUBECONFIG, then in-cluster)")
+    parser.add_argument("--context", help="kubeconfig context to use")
     parser.add_argument("-w", "--watch", action="store_true", help="keep refreshing until interrupted")
     parser.add_argument("--interval", type=float, default=1.0, help="refresh interval with --watch (seconds)")
 
@@ -29,18 +32,18 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
+    from canary.cli.kubeconfig import clients_and_namespace
     from canary.cli.view import render_canary
-    from canary.kube import load_clients
 
     console = Console()
-    clients = load_clients(args.kubeconfig)
+    clients, namespace = clients_and_namespace(args.kubeconfig, args.context, args.namespace)
 
     def snapshot() -> Any:
         body: dict[str, Any] = clients.custom.get_namespaced_custom_object(  # type: ignore[assignment]
-            "canary.dev", "v1alpha1", args.namespace, "canaries", args.name
+            "canary.dev", "v1alpha1", namespace, "canaries", args.name
         )
         listing = clients.core.list_namespaced_event(
-            args.namespace, field_selector=f"involvedObject.name={args.name},involvedObject.kind=Canary"
+            namespace, field_selector=f"involvedObject.name={args.name},involvedObject.kind=Canary"
         )
         events = [clients.api.sanitize_for_serialization(e) for e in listing.items]
         events.sort(key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 time.sleep(args.interval)
                 live.update(snapshot())
     except ApiException as exc:
-        console.print(f"[red]canary {args.namespace}/{args.name}: {exc.status} {exc.reason}[/]")
+        console.print(f"[red]canary {namespace}/{args.name}: {exc.status} {exc.reason}[/]")
         return 1
     except KeyboardInterrupt:
         return 0
