@@ -34,6 +34,10 @@ __all__ = [
     "CONDITION_TRAFFIC_REDIRECTED",
     "CONDITION_UNSUPPORTED",
     "GROUP",
+    "MANUAL_REQUESTS",
+    "REQUEST_ABORT",
+    "REQUEST_PROMOTE",
+    "REQUEST_RETRY",
     "VERSION",
     "AlertSeverity",
     "AnalysisMatch",
@@ -88,6 +92,7 @@ __all__ = [
     "WebhookType",
     "format_time",
     "parse_time",
+    "request_annotation",
     "unsupported_fields",
 ]
 
@@ -108,6 +113,19 @@ CONDITION_AUTOSCALER_NOT_REFERENCED = "AutoscalerNotReferenced"
 #: Kubernetes' Deployment-style condition: True while a revision is in flight, False with reason
 #: ``Succeeded``/``Failed``/``Initialized`` once settled, so ``kubectl wait`` can end on either outcome.
 CONDITION_PROGRESSING = "Progressing"
+#: Manual requests, made as annotations ``canary.dev/<request>`` whose value is the revision hash
+#: they are meant for, optionally followed by ``@<nonce>`` (see ``canary promote|abort|retry``).
+REQUEST_PROMOTE = "promote"
+REQUEST_ABORT = "abort"
+REQUEST_RETRY = "retry"
+MANUAL_REQUESTS: tuple[str, ...] = (REQUEST_PROMOTE, REQUEST_ABORT, REQUEST_RETRY)
+
+
+def request_annotation(request: str) -> str:
+    """``canary.dev/promote``: the annotation that carries a manual request."""
+    return f"{GROUP}/{request}"
+
+
 #: Another Canary manages the same target: this one stands aside and changes nothing.
 CONDITION_TARGET_CONFLICT = "TargetConflict"
 #: ``<target>-primary`` disappeared: the operator recreates it from the promoted template.
@@ -1118,6 +1136,8 @@ class CanaryStatus(ApiModel):
     """The revision the primary runs since its promotion (or bootstrap)."""
     last_failed_revision: RevisionOutcome | None = None
     """The last revision that was rolled back, and why."""
+    handled_requests: dict[str, str] | None = None
+    """Manual requests already acted on (``promote``/``abort``/``retry`` -> annotation value)."""
     checks: list[CheckResult] = Field(default_factory=list)
     step_started_at: Timestamp | None = None
     """When the current step began; paces steps across operator restarts."""

@@ -18,6 +18,11 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "canary.demo.cli",
     "status": "canary.cli.status",
     "wait": "canary.cli.wait",
+    "promote": "canary.cli.control",
+    "abort": "canary.cli.control",
+    "retry": "canary.cli.control",
+    "pause": "canary.cli.control",
+    "resume": "canary.cli.control",
 }
 
 
@@ -27,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Progressive delivery for Kubernetes: canary releases judged by Prometheus.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module_name in SUBCOMMANDS.values():
+    for module_name in dict.fromkeys(SUBCOMMANDS.values()):  # a module may add several verbs
         importlib.import_module(module_name).add_parser(subparsers)
     return parser
 

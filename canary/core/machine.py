@@ -60,6 +60,9 @@ from canary.api.models import (
     CONDITION_TARGET_CONFLICT,
     CONDITION_TRAFFIC_REDIRECTED,
     CONDITION_UNSUPPORTED,
+    REQUEST_ABORT,
+    REQUEST_PROMOTE,
+    REQUEST_RETRY,
     CanarySpec,
     CanaryStatus,
     CheckResult,
@@ -456,12 +459,29 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
     if draft.before.message == SUSPENDED_MESSAGE:
         _resume(draft)
     if phase in IDLE_PHASES:
+        if phase is Phase.FAILED and _requested(draft, REQUEST_RETRY):
+            return _retry(draft)
         return _detect_new_revision(draft)
     if phase in ANALYSING_PHASES:
         if _promotion_already_applied(draft):
             return _resume_promotion(draft)
         if obs.target_revision.hash != draft.before.last_applied_spec:
             return _restart_analysis(draft)
+        if _requested(draft, REQUEST_ABORT):
+            _handled(draft, REQUEST_ABORT)
+            return _rollback(
+                draft,
+                f"Rolling back {draft.canary}: aborted on request",
+                cause="aborted on request (canary.dev/abort)",
+            )
+        if _requested(draft, REQUEST_PROMOTE) and obs.target.ready and obs.primary.serving:
+            _handled(draft, REQUEST_PROMOTE)
+            draft.event(
+                f"Promoting {draft.target} on request, skipping the remaining analysis", reason="Promoting"
+            )
+            draft.act(SetRoute(TOTAL_WEIGHT, 0))
+            draft.set(canary_weight=0)
+            return _start_promotion(draft)
         return _analyse(draft)
     if phase is Phase.PROMOTING:
         return _promote_traffic(draft)
@@ -682,6 +702,41 @@ def _stand_aside(draft: _Draft, owner: str) -> Decision:
     return draft.finish(
         f"{str(draft.spec.target_ref.kind).lower()} {draft.spec.target_ref.name} is already managed by canary {owner}"
     )
+
+
+def _requested(draft: _Draft, kind: str) -> bool:
+    """A pending request of ``kind`` for the revision this Canary is on.
+
+    The value is ``<revision hash>`` optionally followed by ``@<anything>`` (a nonce, so the same
+    request can be made again); it acts once (``status.handledRequests`` remembers the value) and
+    only for its revision, so a stale annotation never promotes or aborts a later release.
+    """
+    value = draft.obs.requests.get(kind)
+    if not value or (draft.before.handled_requests or {}).get(kind) == value:
+        return False
+    return value.split("@", 1)[0] == draft.before.last_applied_spec
+
+
+def _handled(draft: _Draft, kind: str) -> None:
+    handled = dict(draft.get("handled_requests") or {})
+    handled[kind] = draft.obs.requests[kind]
+    draft.set(handled_requests=handled)
+
+
+def _retry(draft: _Draft) -> Decision:
+    """Analyse the failed revision again without changing its pod template (fluxcd/flagger #862)."""
+    revision = draft.obs.target_revision
+    assert revision is not None
+    _handled(draft, REQUEST_RETRY)
+    if revision.hash != draft.before.last_applied_spec:
+        return _detect_new_revision(draft)  # the target moved on: that is a new revision anyway
+    _reset_for_revision(draft, always_reroute=False)
+    draft.act(ScaleTarget(to_zero=False))
+    draft.enter(Phase.PROGRESSING)
+    draft.event(
+        f"Retrying the analysis of {draft.target} revision {revision.hash} on request", reason="NewRevision"
+    )
+    return draft.finish(f"retrying revision {revision.hash}: scaling up {draft.target}")
 
 
 def _restore_missing_primary(draft: _Draft) -> None:

@@ -8,7 +8,8 @@ and of Kubernetes types is what lets the core be table-tested and replayed by th
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -203,7 +204,9 @@ class Observation:
     ``unreferenced_autoscalers`` names HorizontalPodAutoscalers that scale the target while
     ``spec.autoscalerRef`` does not name them: the primary will not autoscale (a warning, not a halt).
     ``owner`` names another Canary (``namespace/name``) that manages the same target and takes
-    precedence (created first): this Canary then does nothing but say so.
+    precedence (created first): this Canary then does nothing but say so. ``requests`` are the
+    manual requests found on the Canary (``promote``, ``abort``, ``retry`` -> value of the
+    ``canary.dev/<name>`` annotation); the core decides whether each applies.
     """
 
     now: datetime
@@ -217,6 +220,7 @@ class Observation:
     traffic_splitting: bool = True
     unreferenced_autoscalers: tuple[str, ...] = ()
     owner: str | None = None
+    requests: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from canary.api.models import GROUP, PLURAL, VERSION
+from canary.api.models import GROUP, MANUAL_REQUESTS, PLURAL, VERSION, request_annotation
 from canary.operator.config import Logger, OperatorConfig
 from canary.operator.login import login
 from canary.operator.reconciler import Reconciler
@@ -76,6 +76,22 @@ async def wake_canaries(*, name: str, namespace: str | None, memo: Any, **kwargs
     for target in names:
         for _, canary in canary_targets.get((namespace or "default", "Deployment", target), ()):
             _wakeup(memo, namespace, canary).set()
+
+
+async def wake_on_request(
+    *, name: str, namespace: str | None, memo: Any, annotations: Any, status: Any, **_: Any
+) -> None:
+    """A Canary got a manual request (``canary promote|abort|retry``) not yet handled: act on it now.
+
+    Only pending requests wake the daemon, not every change of the Canary (its own status
+    writes among them).
+    """
+    handled = dict((status or {}).get("handledRequests") or {})
+    for kind in MANUAL_REQUESTS:
+        value = (annotations or {}).get(request_annotation(kind))
+        if value and handled.get(kind) != value:
+            _wakeup(memo, namespace, name).set()
+            return
 
 
 async def _sleep(stopped: kopf.DaemonStopped, wake: asyncio.Event, delay: float) -> None:
@@ -152,4 +168,5 @@ def build_registry() -> kopf.OperatorRegistry:
     )(finalize_canary)
     # A low-level event handler: kopf writes nothing to the Deployments (no finalizer, no annotation).
     kopf.on.event("apps", "v1", "deployments", registry=registry, id="wake")(wake_canaries)
+    kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, id="wake-on-request")(wake_on_request)
     return registry

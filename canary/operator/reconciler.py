@@ -22,12 +22,14 @@ from urllib3.exceptions import HTTPError
 from canary.api.models import (
     CONDITION_PROMOTED,
     GROUP,
+    MANUAL_REQUESTS,
     PLURAL,
     VERSION,
     Canary,
     CanaryStatus,
     ConditionStatus,
     Phase,
+    request_annotation,
 )
 from canary.core import machine
 from canary.core.actions import (
@@ -162,6 +164,7 @@ class Reconciler:
             traffic_splitting=edges.router.splits_traffic,
             unreferenced_autoscalers=seen.unreferenced_autoscalers,
             owner=owner,
+            requests=_requests(canary),
         )
 
     @staticmethod
@@ -339,6 +342,14 @@ class Reconciler:
 
     def _provider(self) -> str:
         return self.config.default_provider
+
+
+def _requests(canary: Canary) -> dict[str, str]:
+    """The manual requests on the Canary (``canary promote|abort|retry``, or GitOps); the core
+    decides whether and when each applies."""
+    annotations = canary.metadata.get("annotations") or {}
+    found = {kind: annotations.get(request_annotation(kind)) for kind in MANUAL_REQUESTS}
+    return {kind: str(value) for kind, value in found.items() if value}
 
 
 def _owner(canary: Canary, claims: Collection[Claim]) -> str | None:

@@ -32,11 +32,14 @@ def configure(settings: kopf.OperatorSettings, *, standalone: bool) -> None:
     settings.background.instant_exit_timeout = 0.1
 
 
+_QUIET = frozenset({"Handler 'wake' succeeded.", "Handler 'wake-on-request' succeeded."})
+
+
 class _QuietWakeups(logging.Filter):
     """kopf logs every event handler's success; the Deployment wake-up would flood the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.getMessage() != "Handler 'wake' succeeded."
+        return record.getMessage() not in _QUIET
 
 
 def run_operator(
