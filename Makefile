@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Debian's prometheus (real Prometheus in tests and the sandbox) and kubectl (real client in tests).
+# Debian's prometheus (real Prometheus in tests and the sandbox), kubectl (real client in tests), tmux (terminal test).
 system-deps:
 	@bash scripts/system-deps.sh
 
