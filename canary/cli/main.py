@@ -1,4 +1,4 @@
-"""The `canary` command: one subcommand per job (operator, sandbox, demo, status, wait).
+"""The `canary` command: one subcommand per job (operator, sandbox, demo, status, wait, get, validate, ...).
 
 Each subcommand lives in its own module exposing `add_parser(subparsers)` and `run(args) -> int`;
 imports are lazy so `canary operator` never loads the sandbox and vice versa.
@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "canary.demo.cli",
     "status": "canary.cli.status",
     "wait": "canary.cli.wait",
+    "get": "canary.cli.get",
+    "validate": "canary.cli.validate",
     "promote": "canary.cli.control",
     "abort": "canary.cli.control",
     "retry": "canary.cli.control",
