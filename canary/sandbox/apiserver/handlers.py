@@ -144,8 +144,7 @@ class Handlers:
                 else self._list(request, rt, version, namespace)
             )
         if method == "GET" and name is not None:
-            obj = self.store.require(rt.rkey, ns, name)
-            return _json(self._scale(rt, obj) if sub == "scale" else self._out(rt, version, obj))
+            return self._get(request, rt, version, ns, name, sub)
         if method == "POST" and name is None:
             return await self._create(request, rt, version, ns)
         if method == "PUT" and name is not None:
@@ -285,11 +284,27 @@ class Handlers:
         items = [self._out(rt, version, o) for o in self.store.list(rt.rkey, namespace) if match(o)]
         rv = str(self.store.resource_version)
         if _wants_table(request):
-            return _json(
-                tables.render(rt, version, items, rv, request.query.get("includeObject", "Metadata"))
-            )
+            include = tables.include_object(request.query.get("includeObject"))
+            return _json(tables.render(rt, version, items, rv, include))
         return _json({"kind": rt.list_kind, "apiVersion": rt.api_version(version),
                       "metadata": {"resourceVersion": rv}, "items": items})  # fmt: skip
+
+    def _get(
+        self, request: web.Request, rt: ResourceType, version: str, ns: str, name: str, sub: str | None
+    ) -> web.Response:
+        """One object; with ``as=Table`` a one-row Table, as kube's ``transformResponseObject`` does.
+
+        Errors (a NotFound) stay plain Status objects, like kube (``doTransformObject`` skips a Status).
+        """
+        obj = self.store.require(rt.rkey, ns, name)  # a NotFound wins over bad table options, as in kube
+        include = tables.include_object(request.query.get("includeObject")) if _wants_table(request) else None
+        if sub == "scale":
+            scale = self._scale(rt, obj)
+            if include is None:
+                return _json(scale)
+            return _json(tables.render_one(rt, version, scale, include, tables.SCALE_COLUMNS))
+        out = self._out(rt, version, obj)
+        return _json(out if include is None else tables.render_one(rt, version, out, include))
 
     async def _create(self, request: web.Request, rt: ResourceType, version: str, ns: str) -> web.Response:
         obj = await self._body(request)
@@ -484,7 +499,7 @@ class Handlers:
         timeout = float(request.query.get("timeoutSeconds") or 1800)
         bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
         as_table = _wants_table(request)
-        include = request.query.get("includeObject", "Metadata")
+        include = tables.include_object(request.query.get("includeObject")) if as_table else "Metadata"
         response = web.StreamResponse(
             headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
         )

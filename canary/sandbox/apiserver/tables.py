@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from .errors import bad_request
 from .registry import ResourceType
 
 Obj = dict[str, Any]
@@ -290,6 +291,28 @@ def columns_for(rt: ResourceType, version: str) -> tuple[list[Column], bool]:
     return BUILTIN_COLUMNS.get(rt.rkey, [_AGE]), True
 
 
+#: ``kubectl get --subresource=scale``: kube's ``printScale`` columns (the Scale carries no printer of its own).
+SCALE_COLUMNS: list[Column] = [
+    ("Desired", "integer", 0, lambda o: _g(o, "spec", "replicas", default=0)),
+    ("Available", "integer", 0, lambda o: _g(o, "status", "replicas", default=0)),
+    _AGE,
+]
+INCLUDE_OBJECT = ("Metadata", "None", "Object")
+
+
+def include_object(value: str | None) -> str:
+    """The validated ``includeObject`` parameter (kube's ``ValidateTableOptions``); empty means Metadata."""
+    if not value:
+        return "Metadata"
+    if value not in INCLUDE_OBJECT:
+        supported = ", ".join(f'"{v}"' for v in INCLUDE_OBJECT)
+        raise bad_request(
+            "Unable to convert to Table as requested: "
+            f'includeObject: Unsupported value: "{value}": supported values: {supported}'
+        )
+    return value
+
+
 def _partial(obj: Obj) -> Obj:
     return {
         "kind": "PartialObjectMetadata",
@@ -298,9 +321,19 @@ def _partial(obj: Obj) -> Obj:
     }
 
 
-def render(rt: ResourceType, version: str, objects: list[Obj], resource_version: str, include: str) -> Obj:
-    """A ``meta.k8s.io/v1`` Table; ``include`` is the ``includeObject`` parameter (default Metadata)."""
-    cols, with_name = columns_for(rt, version)
+def render(
+    rt: ResourceType,
+    version: str,
+    objects: list[Obj],
+    resource_version: str,
+    include: str,
+    columns: list[Column] | None = None,
+) -> Obj:
+    """A ``meta.k8s.io/v1`` Table; ``include`` is the ``includeObject`` parameter (default Metadata).
+
+    ``columns`` overrides the resource's own printer (with a NAME column), as for the scale subresource.
+    """
+    cols, with_name = columns_for(rt, version) if columns is None else (columns, True)
     definitions = []
     if with_name:
         definitions.append(
@@ -325,3 +358,11 @@ def render(rt: ResourceType, version: str, objects: list[Obj], resource_version:
         "columnDefinitions": definitions,
         "rows": rows,
     }
+
+
+def render_one(
+    rt: ResourceType, version: str, obj: Obj, include: str, columns: list[Column] | None = None
+) -> Obj:
+    """The Table kube-apiserver answers a single-object GET with: one row, the object's resourceVersion."""
+    rv = str(obj.get("metadata", {}).get("resourceVersion", ""))
+    return render(rt, version, [obj], rv, include, columns)
