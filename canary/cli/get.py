@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO, cast
 
+from canary.api.duration import human_duration
+
 OK, REFUSED = 0, 1
 
 COLUMNS = ("NAME", "PHASE", "WEIGHT", "REVISION", "LAST PROMOTED", "CHECKS", "AGE")
@@ -189,32 +191,3 @@ def age(timestamp: Any, now: datetime | None = None) -> str:
     if then.tzinfo is None:
         then = then.replace(tzinfo=UTC)
     return human_duration(((now or datetime.now(UTC)) - then).total_seconds())
-
-
-def human_duration(seconds: float) -> str:
-    """apimachinery's ``duration.HumanDuration``."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years, days = divmod(hours // 24, 365)
-        return f"{years}y{days}d" if days else f"{years}y"
-    return f"{hours // (24 * 365)}y"

@@ -15,8 +15,9 @@ import pytest
 from kubernetes.client import ApiextensionsV1Api
 
 from canary.api.crdgen import all_crds
+from canary.api.duration import human_duration
 from canary.api.models import GROUP, PLURAL, VERSION
-from canary.cli.get import age, checks_cell, human_duration, table
+from canary.cli.get import age, checks_cell, table
 from canary.cli.main import main
 from canary.kube import KubeClients, load_clients
 from canary.sandbox.apiserver import ApiServerThread

@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from canary.api.duration import human_duration
+
 from .errors import bad_request
 from .registry import ResourceType
 
@@ -15,30 +17,6 @@ Obj = dict[str, Any]
 Column = tuple[str, str, int, Callable[[Obj], Any]]  # name, type, priority, extractor
 
 _NAME_DESC = "Name must be unique within a namespace."
-
-
-def human_duration(seconds: float) -> str:
-    """kube's ``duration.HumanDuration``: the AGE format kubectl users expect (``45s``, ``3m2s``, ``5d``)."""
-    s = int(seconds)
-    if s < 0:
-        return "<invalid>"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    return f"{hours // (24 * 365)}y"
 
 
 def age(timestamp: Any) -> str:
