@@ -67,7 +67,9 @@ async def terminate(proc: asyncio.subprocess.Process, timeout: float = 3.0) -> i
             await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
             _signal_group(proc.pid, signal.SIGKILL)
-            await proc.wait()
+            # Bounded too: a child whose exit is never reported must not hang the sandbox's loop.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), timeout)
     _signal_group(proc.pid, signal.SIGKILL)  # stragglers the leader left behind, if any
     return proc.returncode
 

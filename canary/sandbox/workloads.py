@@ -47,6 +47,8 @@ BAD_ERROR_RATE = 0.5
 SLOW_LATENCY_MS = 800.0
 DEFAULT_LATENCY_MS = 20.0
 START_TIMEOUT = 20.0
+#: Longest a removed Deployment's teardown (process, Pods) may hold up the controller loop.
+WORKER_STOP_SECONDS = 15.0
 
 
 def now() -> str:
@@ -427,6 +429,10 @@ class WorkloadController:
                 await self.reconcile_all()
             except (TimeoutError, aiohttp.ClientError, ApiError) as exc:
                 log.warning("workload controller: %s", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the controller must outlive any one bad object, as kube's does
+                log.exception("workload controller: reconcile failed; retrying on the next change")
 
     async def reconcile_all(self) -> None:
         deployments = await self.client.list(DEPLOYMENTS)
@@ -445,7 +451,11 @@ class WorkloadController:
             else:
                 worker.update(deployment)
         for key in [k for k in self.workers if k not in seen]:
-            await self.workers.pop(key).stop()
+            # Bounded: one Deployment's teardown must not stall every other Deployment.
+            try:
+                await asyncio.wait_for(self.workers.pop(key).stop(), WORKER_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("workload controller: stopping deployment %s/%s timed out", *key)
 
     async def _apply_hpas(self, deployments: list[JSON]) -> bool:
         """Clamp each HPA target's replicas into [min, max]; True when a Deployment was patched."""
