@@ -60,6 +60,7 @@ __all__ = [
     "CrossFieldRule",
     "CustomMetadata",
     "DurationRange",
+    "GateWait",
     "GatewayRef",
     "HTTPMatchRequest",
     "HTTPMirror",
@@ -276,6 +277,9 @@ RULE_INTERVAL_RANGE = DurationRange("interval", "1s", "24h")
 #: webhooks[].timeout: zero would fail every call; the upper bound keeps it a duration Go can hold.
 RULE_TIMEOUT_RANGE = DurationRange("timeout", "1ms", "24h")
 
+#: webhooks[].maxWait: how long a closed gate may hold a release (a week at most).
+RULE_MAX_WAIT_RANGE = DurationRange("maxWait", "1s", "168h")
+
 #: An analysis or metric interval (Go-style, 1s..24h).
 Interval = Annotated[
     str,
@@ -290,6 +294,14 @@ Timeout = Annotated[
     Field(max_length=DURATION_MAX_LENGTH),
     AfterValidator(RULE_TIMEOUT_RANGE.check),
     WithJsonSchema(RULE_TIMEOUT_RANGE.json_schema()),
+]
+
+#: A gate's longest hold (Go-style, 1s..168h).
+MaxWait = Annotated[
+    str,
+    Field(max_length=DURATION_MAX_LENGTH),
+    AfterValidator(RULE_MAX_WAIT_RANGE.check),
+    WithJsonSchema(RULE_MAX_WAIT_RANGE.json_schema()),
 ]
 
 #: A traffic weight that means something: 1..100 percent.
@@ -810,19 +822,51 @@ class CanaryAlert(ApiModel):
     provider_ref: ProviderRef
 
 
-class CanaryWebhook(ApiModel):
-    """Flagger webhook (not implemented)."""
+#: Flagger's default webhook timeout (``CallWebhook``: a timeout shorter than 2 characters is 10s).
+DEFAULT_WEBHOOK_TIMEOUT = "10s"
 
-    name: str
+
+class CanaryWebhook(ApiModel):
+    """A Flagger webhook: a gate, a test or a notification POSTed at one point of the analysis.
+
+    What each type does is decided in :mod:`canary.core.hooks`; the call itself is made by
+    :mod:`canary.webhooks`. ``maxWait`` is ours (not Flagger's): a closed gate holds the release
+    at most that long and then fails it (fluxcd/flagger #1450); without it a gate holds forever,
+    as in Flagger.
+    """
+
+    name: str = Field(min_length=1, max_length=253)
     type: WebhookType | None = None
-    url: str = Field(min_length=1, pattern=r"^https?://\S+$")
+    """Hook point; empty means ``rollout`` (a test run with every check)."""
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")
     """http(s) URL the webhook is POSTed to."""
     timeout: Timeout | None = None
-    """Request timeout (1ms..24h)."""
-    retries: int | None = Field(default=None, ge=0)
+    """Request timeout (1ms..24h, default 10s)."""
+    retries: int | None = Field(default=None, ge=0, le=10)
+    """Retries after a connection error or a 5xx answer (at most 10: each tick waits for them)."""
     disable_tls: bool | None = Field(default=None, alias="disableTLS")
+    """Skip TLS certificate verification for this URL."""
     mute_alert: bool | None = None
+    """No alert when this gate holds the release."""
     metadata: dict[str, str] | None = None
+    """Sent as the payload's ``metadata`` (the loadtester reads ``cmd`` and ``type`` from it)."""
+    max_wait: MaxWait | None = None
+    """Extension: the longest a closed gate may hold the release before it fails (1s..168h)."""
+
+    @property
+    def effective_type(self) -> WebhookType:
+        """``rollout`` when the type is empty, as in Flagger."""
+        return self.type if self.type not in (None, WebhookType.UNSET) else WebhookType.ROLLOUT
+
+    @property
+    def timeout_seconds(self) -> float:
+        """The request timeout in seconds (10s when unset)."""
+        return duration_seconds(self.timeout or DEFAULT_WEBHOOK_TIMEOUT)
+
+    @property
+    def max_wait_seconds(self) -> float | None:
+        """``maxWait`` in seconds, None to hold forever."""
+        return duration_seconds(self.max_wait) if self.max_wait is not None else None
 
 
 class AnalysisMatch(ApiModel):
@@ -1103,6 +1147,17 @@ class CheckResult(ApiModel):
     time: Timestamp | None = None
 
 
+class GateWait(ApiModel):
+    """A gate webhook (confirm-rollout, confirm-traffic-increase, confirm-promotion) that holds the release."""
+
+    name: str
+    type: WebhookType
+    since: Timestamp
+    """When it first held this revision at this point; ``maxWait`` counts from here."""
+    message: str | None = None
+    """Its last answer (status code or connection error)."""
+
+
 class CanaryStatus(ApiModel):
     """Observed state, written only by the operator.
 
@@ -1139,6 +1194,8 @@ class CanaryStatus(ApiModel):
     handled_requests: dict[str, str] | None = None
     """Manual requests already acted on (``promote``/``abort``/``retry`` -> annotation value)."""
     checks: list[CheckResult] = Field(default_factory=list)
+    gate: GateWait | None = None
+    """The closed gate holding the release, and since when (cleared when it opens)."""
     step_started_at: Timestamp | None = None
     """When the current step began; paces steps across operator restarts."""
     message: str | None = None
@@ -1273,7 +1330,6 @@ _UNSUPPORTED_PATHS: tuple[str, ...] = (
     "analysis.mirrorWeight",
     "analysis.match",
     "analysis.alerts",
-    "analysis.webhooks",
     "analysis.sessionAffinity",
 )
 

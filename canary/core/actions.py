@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from canary.api.models import Phase, WebhookType
+
 __all__ = [
     "Action",
+    "CallWebhooks",
     "EmitEvent",
     "Finalize",
     "InitializePrimary",
@@ -111,6 +114,18 @@ class EmitEvent:
     message: str
 
 
+@dataclass(frozen=True)
+class CallWebhooks:
+    """Notify every webhook of ``type`` (``post-rollout``) that the revision ended in ``phase``.
+
+    Performed after the status is written, like Events: a notification, not a question, so its
+    answer changes nothing but a Warning Event when it fails (as in Flagger).
+    """
+
+    type: WebhookType
+    phase: Phase
+
+
 Action = (
     InitializePrimary
     | SyncRouting
@@ -120,4 +135,5 @@ Action = (
     | RestorePrimary
     | Finalize
     | EmitEvent
+    | CallWebhooks
 )

@@ -67,6 +67,7 @@ from canary.api.models import (
     CanaryStatus,
     CheckResult,
     ConditionStatus,
+    GateWait,
     Phase,
     RevisionOutcome,
     ThresholdRange,
@@ -76,6 +77,7 @@ from canary.api.models import (
 )
 from canary.core.actions import (
     Action,
+    CallWebhooks,
     EmitEvent,
     Finalize,
     InitializePrimary,
@@ -87,6 +89,7 @@ from canary.core.actions import (
 )
 from canary.core.checks import JudgmentKind, check_message, classify_measurement, halt_message, judge
 from canary.core.conditions import format_timestamp, progressing_condition, promoted_condition, set_condition
+from canary.core.hooks import HookOutcome, NeedAnswers, answers, hooks_of
 from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation
 from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
 
@@ -118,10 +121,16 @@ SUSPENDED_MESSAGE = "skipping canary run as object is suspended"
 
 @dataclass(frozen=True)
 class Decision:
-    """The next status and the actions to perform, in order, before writing it."""
+    """The next status and the actions to perform, in order, before writing it.
+
+    A decision with ``asks`` is not one yet: the core needs the answers of those webhook types
+    (see :mod:`canary.core.hooks`); the operator calls them and decides again. Its status is the
+    old one and it has no actions.
+    """
 
     status: CanaryStatus
     actions: tuple[Action, ...] = ()
+    asks: frozenset[WebhookType] = frozenset()
 
     @property
     def events(self) -> tuple[EmitEvent, ...]:
@@ -148,6 +157,8 @@ class _Draft:
     drifted: tuple[int, int] | None = None
     #: Why the route carries a safe split instead of the status's (see the routing invariant).
     redirect: str | None = None
+    #: A closed gate holds the release this tick (``status.gate`` is kept, else cleared on a phase change).
+    gate_held: bool = False
 
     # -- reading the status as it will be after the updates so far
     def get(self, name: str) -> Any:
@@ -246,9 +257,16 @@ class _Draft:
         """A step was taken without progress: wait one interval before the next one."""
         self.set(step_started_at=self.stamp)
 
+    def release_gate(self) -> None:
+        """Every gate asked here answered 2xx: forget the one that held the release."""
+        if self.get("gate") is not None:
+            self.set(gate=None)
+
     def finish(self, message: str | None = None) -> Decision:
         if message is not None:
             self.set(message=message)
+        if not self.gate_held and self.get("phase") != self.before.phase:
+            self.release_gate()
         self._flag_unsupported_fields()
         self._flag_unreferenced_autoscalers()
         self._flag_target_conflict()
@@ -440,6 +458,14 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
     Deterministic and side-effect free; ``status`` is never mutated (None means a new Canary).
     """
     draft = _Draft(spec=spec, before=status if status is not None else CanaryStatus(), obs=obs)
+    try:
+        return _decide(draft)
+    except NeedAnswers as need:
+        return Decision(status=draft.before.model_copy(deep=True), asks=frozenset({need.type}))
+
+
+def _decide(draft: _Draft) -> Decision:
+    spec, obs = draft.spec, draft.obs
     phase = draft.before.phase
 
     if spec.suspend:
@@ -462,18 +488,18 @@ def decide(spec: CanarySpec, status: CanaryStatus | None, obs: Observation) -> D
         if phase is Phase.FAILED and _requested(draft, REQUEST_RETRY):
             return _retry(draft)
         return _detect_new_revision(draft)
+    if phase is Phase.WAITING:
+        return _await_rollout_approval(draft)
     if phase in ANALYSING_PHASES:
         if _promotion_already_applied(draft):
             return _resume_promotion(draft)
         if obs.target_revision.hash != draft.before.last_applied_spec:
             return _restart_analysis(draft)
         if _requested(draft, REQUEST_ABORT):
-            _handled(draft, REQUEST_ABORT)
-            return _rollback(
-                draft,
-                f"Rolling back {draft.canary}: aborted on request",
-                cause="aborted on request (canary.dev/abort)",
-            )
+            return _abort(draft)
+        signalled = _rollback_signalled(draft)
+        if signalled is not None:
+            return signalled
         if _requested(draft, REQUEST_PROMOTE) and obs.target.ready and obs.primary.serving:
             _handled(draft, REQUEST_PROMOTE)
             draft.event(
@@ -606,33 +632,11 @@ def _resume(draft: _Draft) -> None:
     draft.set(message="resumed after suspension")
 
 
-#: Webhook types that gate or test a release: ignoring one would let a release through unchecked.
-_GATE_TYPES: frozenset[WebhookType] = frozenset(
-    {
-        WebhookType.CONFIRM_ROLLOUT,
-        WebhookType.CONFIRM_TRAFFIC_INCREASE,
-        WebhookType.CONFIRM_PROMOTION,
-        WebhookType.PRE_ROLLOUT,
-    }
-)
-
-
 def _refusal(draft: _Draft) -> tuple[str, str] | None:
     """Why this analysis may not start or go on here (message, event reason), or None."""
     unsplittable = _unsplittable(draft)
     if unsplittable is not None:
         return unsplittable, "TrafficSplitUnsupported"
-    gates = sorted(
-        f"{hook.name} ({hook.type})"
-        for hook in draft.spec.analysis.webhooks or []
-        if hook.type in _GATE_TYPES
-    )
-    if gates:
-        return (
-            f"held: webhooks {', '.join(gates)} gate or test the release and are not implemented yet; "
-            "a gate that cannot be asked fails closed (remove them to release without them)",
-            "GateNotImplemented",
-        )
     return None
 
 
@@ -677,6 +681,7 @@ def _target_missing(draft: _Draft) -> Decision:
             warning=True,
         )
         draft.event(f"Canary failed! {message}", reason="Failed", warning=True)
+        _notify_post_rollout(draft, Phase.FAILED)
         return draft.finish(message)
     _warn_once(draft, message, reason="TargetNotFound")
     if phase is None:
@@ -835,6 +840,20 @@ def _detect_new_revision(draft: _Draft) -> Decision:
         _warn_once(draft, refusal, reason=reason)
         return draft.finish(refusal)
 
+    return _start_analysis(draft)
+
+
+def _start_analysis(draft: _Draft) -> Decision:
+    """A new revision, once every confirm-rollout gate agrees: scale the target up, Progressing."""
+    revision = draft.obs.target_revision
+    assert revision is not None
+    held = _closed_gate(draft, WebhookType.CONFIRM_ROLLOUT)
+    if held is not None:
+        if draft.before.last_applied_spec != revision.hash:
+            _reset_for_revision(draft, always_reroute=False)
+        return _hold(
+            draft, held, f"Halt {draft.canary} advancement waiting for approval {held.name}", Phase.WAITING
+        )
     _reset_for_revision(draft, always_reroute=False)
     # skipAnalysis too: the target is scaled up and must be ready before its template is
     # promoted, as Flagger does, so the primary never gets a template no replica has started.
@@ -842,6 +861,127 @@ def _detect_new_revision(draft: _Draft) -> Decision:
     draft.enter(Phase.PROGRESSING)
     draft.event(f"New revision detected! Scaling up {draft.target}", reason="NewRevision")
     return draft.finish(f"new revision {revision.hash}: scaling up {draft.target}")
+
+
+def _await_rollout_approval(draft: _Draft) -> Decision:
+    """``Waiting``: a new revision is held by a confirm-rollout gate, its target not scaled up yet.
+
+    The gate is asked again once per interval (and at once when the target changes again);
+    rollback hooks and ``canary abort`` end the wait as a rollback would.
+    """
+    revision = draft.obs.target_revision
+    assert revision is not None
+    before = draft.before
+    if revision.hash == before.last_promoted_spec:
+        draft.set(last_applied_spec=revision.hash, revision=revision.model_copy())
+        draft.enter(Phase.SUCCEEDED, message="Target is back to the promoted revision; nothing to approve.")
+        return draft.finish(f"{draft.target} is back to the promoted revision; nothing to approve")
+    if _requested(draft, REQUEST_ABORT):
+        return _abort(draft)
+    changed = revision.hash != before.last_applied_spec
+    if not changed and not _step_due(draft.spec, before, draft.obs.now):
+        draft.gate_held = True
+        return draft.finish()
+    signalled = _rollback_signalled(draft)
+    if signalled is not None:
+        return signalled
+    return _start_analysis(draft)
+
+
+def _closed_gate(draft: _Draft, type_: WebhookType) -> HookOutcome | None:
+    """The first hook of a gate type that did not answer 2xx, or None when all agree.
+
+    Each agreeing hook gets Flagger's Normal Event (``Confirm-rollout check NAME passed``).
+    """
+    outcomes = answers(draft.spec, draft.obs.hooks, type_)
+    closed = next((o for o in outcomes if not o.ok), None)
+    if closed is not None:
+        return closed
+    label = type_.value.capitalize()
+    for outcome in outcomes:
+        draft.event(f"{label} check {outcome.name} passed", reason="Synced")
+    if outcomes:
+        draft.release_gate()
+    return None
+
+
+def _hold(draft: _Draft, closed: HookOutcome, text: str, phase: Phase | None = None) -> Decision:
+    """A closed gate holds the release where it is; past the hook's ``maxWait`` the release fails.
+
+    ``status.gate`` records which gate holds and since when (kept while the same gate keeps
+    holding), so the wait survives operator restarts and ``maxWait`` counts from the first hold.
+    """
+    current = draft.get("gate")
+    same = current is not None and current.name == closed.name and current.type is closed.type
+    since = current.since if same and current is not None else draft.stamp
+    draft.set(gate=GateWait(name=closed.name, type=closed.type, since=since, message=closed.message or None))
+    draft.gate_held = True
+    hook = next((h for h in hooks_of(draft.spec, closed.type) if h.name == closed.name), None)
+    limit = hook.max_wait_seconds if hook is not None else None
+    waited = (draft.obs.now - parse_time(since)).total_seconds()
+    if hook is not None and limit is not None and waited >= limit:
+        why = f"gate {closed.name} ({closed.type.value}) did not open within {hook.max_wait}"
+        draft.gate_held = False
+        draft.set(gate=None)
+        return _rollback(
+            draft, f"Rolling back {draft.canary}: {why}", cause=why, condition=f"Canary failed: {why}."
+        )
+    if phase is not None and draft.before.phase is not phase:
+        draft.enter(phase, message=f"Waiting for approval: {closed.name} ({closed.type.value}).")
+    else:
+        draft.paced()
+    detail = f" ({closed.message})" if closed.message else ""
+    _warn_once(draft, text + detail, reason="Waiting")
+    return draft.finish(text + detail)
+
+
+def _rollback_signalled(draft: _Draft) -> Decision | None:
+    """A rollback webhook answered 2xx (asked once per interval while analysing): roll back."""
+    if not _step_due(draft.spec, draft.before, draft.obs.now):
+        return None
+    signalled = [o for o in answers(draft.spec, draft.obs.hooks, WebhookType.ROLLBACK) if o.ok]
+    if not signalled:
+        return None
+    name = signalled[0].name
+    return _rollback(
+        draft,
+        f"Rolling back {draft.canary} manual webhook invoked",
+        cause=f"rollback webhook {name} signalled a rollback",
+    )
+
+
+def _abort(draft: _Draft) -> Decision:
+    _handled(draft, REQUEST_ABORT)
+    return _rollback(
+        draft,
+        f"Rolling back {draft.canary}: aborted on request",
+        cause="aborted on request (canary.dev/abort)",
+    )
+
+
+def _failed_step(draft: _Draft, messages: list[str], cause: str) -> Decision:
+    """A step whose checks (metrics, pre-rollout or rollout hooks) failed: one failed check, halt.
+
+    Reaching ``threshold`` rolls back now; ``cause`` is the one-line why for ``lastFailedRevision``.
+    """
+    for text in messages:
+        draft.event(text, reason="Halted", warning=True)
+    threshold = draft.spec.analysis.threshold
+    failed = draft.before.failed_checks + 1
+    draft.set(failed_checks=failed)
+    draft.paced()
+    if failed >= threshold:
+        return _rollback(draft, _threshold_message(draft, failed), cause=f"{cause} ({failed} failed checks)")
+    return draft.finish(f"{messages[0]} ({failed}/{threshold} failed checks)")
+
+
+def _failed_hooks(draft: _Draft, type_: WebhookType, label: str) -> list[str]:
+    """Flagger's Halt messages for the hooks of ``type_`` that did not answer 2xx."""
+    return [
+        f"Halt {draft.canary} advancement {label} {o.name} failed {o.message}".rstrip()
+        for o in answers(draft.spec, draft.obs.hooks, type_)
+        if not o.ok
+    ]
 
 
 def _reset_for_revision(draft: _Draft, *, always_reroute: bool) -> None:
@@ -856,6 +996,7 @@ def _reset_for_revision(draft: _Draft, *, always_reroute: bool) -> None:
         consecutive_errors=0,
         iterations=0,
         checks=[],
+        gate=None,
         last_applied_spec=revision.hash,
         revision=revision.model_copy(),
     )
@@ -965,32 +1106,38 @@ def _analyse(draft: _Draft) -> Decision:
         # Nothing has been routed to the canary yet, so there is nothing to measure; the first
         # step only starts the analysis, so even ``iterations: 0`` needs one passing check.
         draft.event(f"Starting canary analysis for {draft.target}", reason="Started")
+        failed_tests = _failed_hooks(draft, WebhookType.PRE_ROLLOUT, "pre-rollout check")
+        if failed_tests:
+            return _failed_step(draft, failed_tests, cause=failed_tests[0])
+        for outcome in answers(spec, obs.hooks, WebhookType.PRE_ROLLOUT):
+            draft.event(f"Pre-rollout check {outcome.name} passed", reason="Synced")
         return _advance(draft, first_step=True)
 
     if obs.checks is None:
         # Not measured this tick (the operator asks checks_due first); judge on the next tick.
         return draft.finish("waiting for metric checks")
 
+    # Load tests and acceptance tests (rollout hooks) run with every check, as in Flagger.
+    failed_tests = _failed_hooks(draft, WebhookType.ROLLOUT, "external check")
     outcomes = classify_checks(spec, obs.checks)
     judgment = judge(outcomes)
     draft.set(checks=[_check_result(o, draft.stamp) for o in outcomes])
+    if failed_tests:
+        return _failed_step(draft, failed_tests, cause=failed_tests[0])
     draft.set(consecutive_errors=before.consecutive_errors + 1 if judgment.kind is JudgmentKind.ERROR else 0)
     if not judgment.passed:
         messages = [halt_message(o, draft.ref) for o in judgment.reasons]
-        for text in messages:
-            draft.event(text, reason="Halted", warning=True)
         if judgment.kind is JudgmentKind.ERROR:
+            for text in messages:
+                draft.event(text, reason="Halted", warning=True)
             return _provider_error(draft, messages[0])
-        failed = before.failed_checks + (1 if judgment.counts_as_failed_check else 0)
-        draft.set(failed_checks=failed)
-        draft.paced()
-        if failed >= threshold:
-            worst = judgment.reasons[0]
-            cause = check_message(worst) or halt_message(worst, draft.ref)
-            return _rollback(
-                draft, _threshold_message(draft, failed), cause=f"{cause} ({failed} failed checks)"
-            )
-        return draft.finish(f"{messages[0]} ({failed}/{threshold} failed checks)")
+        worst = judgment.reasons[0]
+        if not judgment.counts_as_failed_check:
+            for text in messages:
+                draft.event(text, reason="Halted", warning=True)
+            draft.paced()
+            return draft.finish(f"{messages[0]} ({before.failed_checks}/{threshold} failed checks)")
+        return _failed_step(draft, messages, cause=check_message(worst) or halt_message(worst, draft.ref))
 
     return _advance(draft)
 
@@ -1021,19 +1168,49 @@ def _advance(draft: _Draft, *, first_step: bool = False) -> Decision:
     if analysis.is_iteration_based:
         wanted = max(analysis.iterations or 0, 1)
         if before.iterations >= wanted and not first_step:
-            return _start_promotion(draft)
+            return _confirm_promotion(draft)
         iteration = before.iterations + 1
         draft.set(iterations=iteration)
         draft.progressed()
         draft.event(f"Advance {draft.canary} canary iteration {iteration}/{wanted}", reason="Advanced")
         return draft.finish(f"iteration {iteration}/{wanted}")
     if is_final_weight(analysis, before.canary_weight) and not first_step:
-        return _start_promotion(draft)
+        return _confirm_promotion(draft)
+    if before.phase is Phase.PROGRESSING:
+        held = _closed_gate(draft, WebhookType.CONFIRM_TRAFFIC_INCREASE)
+        if held is not None:
+            return _hold(
+                draft,
+                held,
+                f"Halt {draft.canary} advancement waiting for traffic increase approval {held.name}",
+            )
     weight = next_weight(analysis, before.canary_weight)
     draft.route(weight)
     draft.progressed()
     draft.event(f"Advance {draft.canary} canary weight {weight}", reason="Advanced")
     return draft.finish(f"canary weight {weight}")
+
+
+def _confirm_promotion(draft: _Draft) -> Decision:
+    """The analysis passed: promote once every confirm-promotion gate agrees, else WaitingPromotion.
+
+    While waiting, the analysis goes on every interval (failed checks still roll back), as in Flagger.
+    """
+    held = _closed_gate(draft, WebhookType.CONFIRM_PROMOTION)
+    if held is not None:
+        return _hold(
+            draft,
+            held,
+            f"Halt {draft.canary} advancement waiting for promotion approval {held.name}",
+            Phase.WAITING_PROMOTION,
+        )
+    return _start_promotion(draft)
+
+
+def _notify_post_rollout(draft: _Draft, phase: Phase) -> None:
+    """Post-rollout hooks learn the outcome after the status is written (fire and forget)."""
+    if hooks_of(draft.spec, WebhookType.POST_ROLLOUT):
+        draft.act(CallWebhooks(WebhookType.POST_ROLLOUT, phase))
 
 
 def _start_promotion(draft: _Draft) -> Decision:
@@ -1085,20 +1262,25 @@ def _finalise(draft: _Draft) -> Decision:
     else:
         text = f"Promotion completed! Scaling down {draft.target}"
     draft.event(text, reason="Succeeded")
+    _notify_post_rollout(draft, Phase.SUCCEEDED)
     return draft.finish(text)
 
 
-def _rollback(draft: _Draft, reason: str, *, cause: str | None = None) -> Decision:
+def _rollback(
+    draft: _Draft, reason: str, *, cause: str | None = None, condition: str | None = None
+) -> Decision:
     """All traffic to the primary, target to zero, phase Failed.
 
     ``cause`` is the one-line why recorded in ``lastFailedRevision`` (the failing check and its
-    value); the event ``reason`` by default.
+    value); the event ``reason`` by default. ``condition`` replaces the Promoted condition's
+    generic message when the why matters there (an expired gate).
     """
     draft.act(SetRoute(TOTAL_WEIGHT, 0), ScaleTarget(to_zero=True))
     draft.set(canary_weight=0, iterations=0, last_failed_revision=draft.outcome(cause or reason))
-    draft.enter(Phase.FAILED)
+    draft.enter(Phase.FAILED, message=condition)
     draft.event(reason, reason="RollingBack", warning=True)
     draft.event(f"Canary failed! Scaling down {draft.canary}", reason="Failed", warning=True)
+    _notify_post_rollout(draft, Phase.FAILED)
     return draft.finish(reason)
 
 
@@ -1116,6 +1298,7 @@ def _failed_promotion(draft: _Draft, detail: str) -> Decision:
         draft.route(0)
     draft.enter(Phase.FAILED, message=f"Canary promotion failed, primary not ready: {detail}")
     draft.event(text, reason="PromotionFailed", warning=True)
+    _notify_post_rollout(draft, Phase.FAILED)
     return draft.finish(text)
 
 

@@ -17,11 +17,13 @@ from enum import StrEnum
 # core, see canary.core.checks) and the observed revision can be written to the status without
 # translation. Verdict follows Argo's vocabulary: INCONCLUSIVE (no data) and ERROR (provider
 # failed) are kept apart from FAILED (metric is bad).
-from canary.api.models import Revision, Verdict
+from canary.api.models import Revision, Verdict, WebhookType
+from canary.core.hooks import HookOutcome
 
 __all__ = [
     "CanaryRef",
     "CheckOutcome",
+    "HookOutcome",
     "Measurement",
     "Observation",
     "ProviderOutcome",
@@ -206,7 +208,8 @@ class Observation:
     ``owner`` names another Canary (``namespace/name``) that manages the same target and takes
     precedence (created first): this Canary then does nothing but say so. ``requests`` are the
     manual requests found on the Canary (``promote``, ``abort``, ``retry`` -> value of the
-    ``canary.dev/<name>`` annotation); the core decides whether each applies.
+    ``canary.dev/<name>`` annotation); the core decides whether each applies. ``hooks`` holds
+    the webhook answers the core asked for (a type absent from it was not called this tick).
     """
 
     now: datetime
@@ -221,6 +224,8 @@ class Observation:
     unreferenced_autoscalers: tuple[str, ...] = ()
     owner: str | None = None
     requests: Mapping[str, str] = field(default_factory=dict)
+    hooks: Mapping[WebhookType, tuple[HookOutcome, ...]] = field(default_factory=dict)
+    """Answers of the webhooks the core asked for this tick, by type (see :mod:`canary.core.hooks`)."""
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

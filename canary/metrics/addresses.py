@@ -153,6 +153,8 @@ class AddressPolicy:
 
     entries: tuple[str, ...] = ()
     always: tuple[str, ...] = field(default_factory=tuple)
+    option: str = "--metrics-address-allow"
+    """The operator option that sets the list, named in refusals."""
 
     def __post_init__(self) -> None:
         for entry in self.entries:
@@ -161,9 +163,11 @@ class AddressPolicy:
                 raise ValueError(error)
 
     @classmethod
-    def of(cls, entries: Iterable[str], always: Iterable[str] = ()) -> AddressPolicy:
+    def of(
+        cls, entries: Iterable[str], always: Iterable[str] = (), option: str = "--metrics-address-allow"
+    ) -> AddressPolicy:
         """A policy from any iterables of entries and always-allowed addresses."""
-        return cls(tuple(entries), tuple(always))
+        return cls(tuple(entries), tuple(always), option)
 
     def refusal(self, address: str) -> str | None:
         """The ERROR message when ``address`` must not be queried, else None.
@@ -185,4 +189,4 @@ class AddressPolicy:
                 continue
         if any(_entry_allows(entry, url) for entry in self.entries):
             return None
-        return f"address {url} not allowed by the operator's --metrics-address-allow"
+        return f"address {url} not allowed by the operator's {self.option}"

@@ -10,6 +10,7 @@ from typing import Any
 from canary.metrics.addresses import ALLOW_ENV_VAR, allow_entry_error, split_allow_env
 from canary.operator.config import DEFAULT_PROMETHEUS_URL
 from canary.routers.factory import DEFAULT_PROVIDER, SUPPORTED_PROVIDERS
+from canary.webhooks.client import WEBHOOK_ALLOW_ENV_VAR
 
 
 def _allow_entry(value: str) -> str:
@@ -57,6 +58,18 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--webhook-url-allow",
+        action="append",
+        metavar="REGEX_OR_PREFIX",
+        type=_allow_entry,
+        default=None,
+        help=(
+            "call Canary webhooks only at URLs matching this http(s):// prefix or regular expression "
+            f"(full match); repeatable; default: ${WEBHOOK_ALLOW_ENV_VAR} (whitespace-separated), else any "
+            "URL. A hook outside the list is not called and counts as closed (a gate holds, a test fails)"
+        ),
+    )
+    parser.add_argument(
         "--provider",
         default=DEFAULT_PROVIDER,
         choices=SUPPORTED_PROVIDERS,
@@ -84,6 +97,9 @@ def run(args: argparse.Namespace) -> int:
             prometheus_url=args.prometheus_url,
             default_provider=args.provider,
             metrics_address_allow=allow,
+            webhook_url_allow=tuple(
+                args.webhook_url_allow or split_allow_env(os.environ.get(WEBHOOK_ALLOW_ENV_VAR))
+            ),
         )
     except ValueError as exc:
         print(f"canary operator: {exc}", file=sys.stderr)

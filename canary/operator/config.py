@@ -42,9 +42,14 @@ class OperatorConfig:
     Canary `spec.metricsServer` outside it is never contacted (the metric is an ERROR);
     `prometheus_url` is always allowed."""
 
+    webhook_url_allow: tuple[str, ...] = ()
+    """Allow-list of webhook URLs (`--webhook-url-allow`, or `$CANARY_WEBHOOK_URL_ALLOW`); empty
+    means any URL. Same entry syntax as `metrics_address_allow`; a hook outside it is never
+    called and answers as a failure (a gate holds, a test fails)."""
+
     def __post_init__(self) -> None:
         """An unusable allow-list entry is a start-up error, not a per-tick one."""
-        for entry in self.metrics_address_allow:
+        for entry in (*self.metrics_address_allow, *self.webhook_url_allow):
             error = allow_entry_error(entry)
             if error is not None:
                 raise ValueError(error)

@@ -27,13 +27,16 @@ from canary.api.models import (
     VERSION,
     Canary,
     CanaryStatus,
+    CanaryWebhook,
     ConditionStatus,
     Phase,
+    WebhookType,
     request_annotation,
 )
 from canary.core import machine
 from canary.core.actions import (
     Action,
+    CallWebhooks,
     EmitEvent,
     Finalize,
     InitializePrimary,
@@ -44,6 +47,7 @@ from canary.core.actions import (
     SyncRouting,
 )
 from canary.core.conditions import set_condition
+from canary.core.hooks import HookOutcome, hooks_of, payload_phase
 from canary.core.observations import CanaryRef, Measurement, Observation
 from canary.kube import KubeClients, is_not_found, load_clients
 from canary.metrics.analysis import measure_checks
@@ -52,6 +56,7 @@ from canary.routers.base import Router, RouterError
 from canary.routers.factory import router_for
 from canary.targets.base import Target, TargetError
 from canary.targets.factory import target_for
+from canary.webhooks import WebhookCaller, event_payload, payload
 
 #: After an error the tick is retried this soon, doubling per consecutive failure.
 RETRY_SECONDS = 2.0
@@ -87,6 +92,9 @@ class Reconciler:
         self.clock = clock
         self._failures: dict[tuple[str, str], int] = {}
         """Consecutive failed ticks per Canary: only paces retries, never decides anything."""
+        self.webhooks = WebhookCaller(config.webhook_url_allow)
+        self._notifications: set[asyncio.Task[None]] = set()
+        """Event and post-rollout hook calls in flight (kept referenced until they end)."""
 
     @classmethod
     def from_config(cls, config: OperatorConfig) -> Reconciler:
@@ -123,10 +131,9 @@ class Reconciler:
             return self.config.max_tick_seconds
 
         now = self.clock()
-        status = canary.status
         try:
             observation = await self._observe(canary, edges, now, _owner(canary, claims))
-            decision = machine.decide(canary.spec, status, observation)
+            decision = await self._decide(canary, observation, logger)
             await self._apply(canary, edges, decision.actions)
             written = _without_reconcile_error(decision.status)
             await asyncio.to_thread(self._write_status, canary, body, written)
@@ -137,8 +144,37 @@ class Reconciler:
             return await self._retry_later(body, exc, logger)
         self._failures.pop((namespace, name), None)
         self._post_events(body, decision.actions, logger)
+        self._notify(body, canary, decision, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
         return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
+
+    async def _decide(self, canary: Canary, observation: Observation, logger: Logger) -> machine.Decision:
+        """Decide, calling the webhooks the core asks for and deciding again with their answers.
+
+        The core asks for one hook type at a time, in Flagger's order, so each round adds one
+        type's answers; it cannot ask more rounds than there are types.
+        """
+        decision = machine.decide(canary.spec, canary.status, observation)
+        revision = observation.target_revision.hash if observation.target_revision else None
+        phase = canary.current_status.phase
+        for _ in WebhookType:
+            if not decision.asks:
+                return decision
+            given = dict(observation.hooks)
+            for type_ in sorted(decision.asks):
+                outcomes = await self.webhooks.ask(canary, type_, payload_phase(type_, phase), revision)
+                for outcome in outcomes:
+                    logger.info(
+                        "webhook %s (%s): %s%s",
+                        outcome.name,
+                        type_.value,
+                        "2xx" if outcome.ok else "not approved",
+                        f" ({outcome.message})" if outcome.message else "",
+                    )
+                given[type_] = outcomes
+            observation = dataclasses.replace(observation, hooks=given)
+            decision = machine.decide(canary.spec, canary.status, observation)
+        raise RuntimeError(f"the decision core kept asking for webhooks: {sorted(decision.asks)}")
 
     async def _observe(self, canary: Canary, edges: Edges, now: datetime, owner: str | None) -> Observation:
         """Everything the core may look at this tick; metrics only when the core will judge them."""
@@ -265,8 +301,8 @@ class Reconciler:
                 edges.router.finalize(canary)
             case Finalize(revert=False):
                 edges.target.finalize(canary, revert=False)
-            case EmitEvent():
-                pass
+            case EmitEvent() | CallWebhooks():
+                pass  # after the status write: see _post_events and _notify
 
     # ------------------------------------------------------------------ status and events
 
@@ -339,6 +375,59 @@ class Reconciler:
             if isinstance(action, EmitEvent):
                 logger.info("%s: %s", action.reason, action.message)
                 kopf.event(_as_body(body), type=action.type, reason=action.reason, message=action.message)
+
+    def _notify(
+        self, body: Mapping[str, Any], canary: Canary, decision: machine.Decision, logger: Logger
+    ) -> None:
+        """Event hooks for every Event and the post-rollout hooks the core asked for, in the background.
+
+        Notifications, not questions: the tick does not wait for them, and their answers change
+        nothing but a log line (and a Warning Event for a failed post-rollout hook, as in Flagger).
+        """
+        revision = decision.status.last_applied_spec
+        phase = decision.status.phase or Phase.INITIALIZING
+        calls: list[tuple[CanaryWebhook, WebhookType, dict[str, Any]]] = []
+        for action in decision.actions:
+            if isinstance(action, EmitEvent):
+                for hook in hooks_of(canary.spec, WebhookType.EVENT):
+                    event = event_payload(
+                        canary, phase, revision, hook, message=action.message, event_type=action.type
+                    )
+                    calls.append((hook, WebhookType.EVENT, event))
+            elif isinstance(action, CallWebhooks):
+                for hook in hooks_of(canary.spec, action.type):
+                    calls.append((hook, action.type, payload(canary, action.phase, revision, hook.metadata)))
+        for hook, type_, payload_body in calls:
+            task = asyncio.create_task(self._notify_one(body, hook, type_, payload_body, logger))
+            self._notifications.add(task)
+            task.add_done_callback(self._notifications.discard)
+
+    async def _notify_one(
+        self,
+        body: Mapping[str, Any],
+        hook: CanaryWebhook,
+        type_: WebhookType,
+        payload_body: dict[str, Any],
+        logger: Logger,
+    ) -> None:
+        outcome: HookOutcome = await self.webhooks.call(hook, type_, payload_body)
+        if outcome.ok:
+            if type_ is WebhookType.POST_ROLLOUT:
+                kopf.event(
+                    _as_body(body),
+                    type="Normal",
+                    reason="Synced",
+                    message=f"Post-rollout check {hook.name} passed",
+                )
+            return
+        logger.warning("%s hook %s failed: %s", type_.value, hook.name, outcome.message)
+        if type_ is WebhookType.POST_ROLLOUT:
+            kopf.event(
+                _as_body(body),
+                type="Warning",
+                reason="Synced",
+                message=f"Post-rollout hook {hook.name} failed {outcome.message}",
+            )
 
     def _provider(self) -> str:
         return self.config.default_provider

@@ -29,13 +29,11 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
         "spec.service.headers",
         "spec.service.corsPolicy",
         "spec.service.trafficPolicy",
-        "spec.analysis.webhooks",
     ],
     "gatewayapi-canary.yaml": [],
     "nginx-canary.yaml": [
         "spec.ingressRef",
         "spec.autoscalerRef.primaryScalerReplicas",
-        "spec.analysis.webhooks",
     ],
     "contour-stepweights.yaml": [
         "spec.service.portDiscovery",
@@ -45,12 +43,10 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
     "istio-ab-testing.yaml": [
         "spec.service.gateways",
         "spec.analysis.match",
-        "spec.analysis.webhooks",
     ],
     "kubernetes-bluegreen.yaml": [
         "spec.service.portDiscovery",
         "spec.analysis.alerts",
-        "spec.analysis.webhooks",
     ],
     "istio-mirroring-session.yaml": [
         "spec.targetRef.kind",

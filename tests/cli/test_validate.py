@@ -70,7 +70,7 @@ def test_good_manifest_has_only_warnings_for_fields_not_implemented(
     assert code == 0
     prefix = f"{file}:0 Canary/podinfo: "
     assert lines and all(line.startswith(prefix) and ": warning: " in line for line in lines), lines
-    assert any(line.startswith(prefix + "spec.analysis.webhooks: warning: ") for line in lines), lines
+    assert any(line.startswith(prefix + "spec.analysis.sessionAffinity: warning: ") for line in lines), lines
 
 
 def _converted(tmp_path: Path) -> Path:

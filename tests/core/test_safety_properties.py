@@ -327,33 +327,6 @@ def test_redirect_is_a_condition_and_its_end_is_not_called_drift() -> None:
     assert back.status.condition("TrafficRedirected") is None
 
 
-@pytest.mark.parametrize(
-    "gate", ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion", "pre-rollout"]
-)
-def test_a_gate_that_cannot_be_asked_holds_the_release(gate: str) -> None:
-    """Gates and acceptance tests fail closed until webhooks are implemented: never a silent pass."""
-    hooks = [{"name": "approval", "type": gate, "url": "http://flagger-loadtester.test/gate/check"}]
-    spec = spec_from({"interval": "1m", "step_weight": 50, "webhooks": hooks})
-    settled = start()
-    new_revision = _progressing_obs(
-        route_weights=(100, 0), target=WorkloadState(exists=True, ready=True, available=False)
-    )
-    held = decide(spec, settled, new_revision)
-    assert held.status.phase is Phase.SUCCEEDED and held.status.last_applied_spec == STABLE
-    assert not any(isinstance(a, ScaleTarget | PromoteToPrimary) for a in held.actions) and not held.routes
-    assert f"approval ({gate})" in (held.status.message or "") and "fails closed" in (
-        held.status.message or ""
-    )
-    assert [e.reason for e in held.events] == ["GateNotImplemented"]
-    mid = start().model_copy(
-        update={"phase": Phase.PROGRESSING, "canary_weight": 50, "last_applied_spec": NEW}
-    )
-    later = decide(spec, mid, _progressing_obs(now=T0.replace(hour=T0.hour + 1), route_weights=(50, 50)))
-    assert later.status.phase is Phase.PROGRESSING and not any(
-        isinstance(a, PromoteToPrimary) for a in later.actions
-    )
-
-
 def test_a_load_test_webhook_does_not_hold_the_release() -> None:
     hooks = [{"name": "load-test", "type": "rollout", "url": "http://flagger-loadtester.test/"}]
     spec = spec_from({"interval": "1m", "step_weight": 50, "webhooks": hooks})
