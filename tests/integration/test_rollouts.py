@@ -130,6 +130,14 @@ def test_operator_restart_mid_analysis_continues_at_same_weight(
     bootstrap(cluster, interval="4s", step_weight=20, max_weight=60)
     cluster.set_image(GOOD_IMAGE)
     before = cluster.wait_for("weight 20", lambda s: s.get("canaryWeight") == 20, 40)
+    # Events are posted after the status write: wait for the step's Event too, so the kill
+    # lands between steps (an Event still in flight is lost with a SIGKILLed process).
+    cluster.eventually(
+        "Advance event for weight 20",
+        cluster.event_messages,
+        lambda messages: any(m.startswith("Advance") and m.endswith("weight 20") for m in messages),
+        20,
+    )
     operator.kill()
     assert cluster.status()["canaryWeight"] == 20
     operator.start()
