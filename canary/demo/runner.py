@@ -107,8 +107,11 @@ class DemoCluster:
 
 
 @contextlib.asynccontextmanager
-async def operator_process(kubeconfig: str, prometheus_url: str, log_path: Path) -> AsyncIterator[None]:
-    """`canary operator` as a child process, stopped with SIGINT like a user's Ctrl-C."""
+async def operator_process(
+    kubeconfig: str, prometheus_url: str, log_path: Path, env: Mapping[str, str] | None = None
+) -> AsyncIterator[None]:
+    """`canary operator` as a child process, stopped with SIGINT like a user's Ctrl-C; ``env`` is added
+    to ours (the sandbox's proxy_env(), so in-cluster URLs resolve as in a pod)."""
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [
@@ -124,6 +127,7 @@ async def operator_process(kubeconfig: str, prometheus_url: str, log_path: Path)
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         try:
             yield
@@ -254,7 +258,7 @@ async def run_demo(options: DemoOptions) -> int:
         cluster = DemoCluster(load_clients(kubeconfig))
         log_path = workdir / "operator.log"
         console.print(f"Starting the operator (`canary operator`), log: {log_path}")
-        async with operator_process(kubeconfig, sandbox.prometheus_url, log_path):
+        async with operator_process(kubeconfig, sandbox.prometheus_url, log_path, sandbox.proxy_env()):
             await asyncio.to_thread(cluster.install, options.interval)
             console.rule("[bold]Bootstrap[/]: podinfo 6.7.0 becomes the primary")
             with Screen(console, options.plain) as screen:

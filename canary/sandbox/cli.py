@@ -1,7 +1,9 @@
 """`canary sandbox`: a local cluster (API emulator, workloads, traffic, Prometheus) in the foreground.
 
-Writes the kubeconfig once everything is ready, prints one ``sandbox ready: …`` line, and runs
-until SIGINT/SIGTERM, then stops every child process before exiting 0.
+Writes the kubeconfig once everything is ready, prints one ``sandbox ready: …`` line followed by
+``export HTTP_PROXY=…`` lines (the proxy that serves in-cluster URLs such as
+``http://podinfo-canary.test:9898/``, for a shell's ``eval``), and runs until SIGINT/SIGTERM, then
+stops every child process before exiting 0.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -75,6 +78,8 @@ async def serve(args: argparse.Namespace) -> None:
             f"prometheus={sandbox.prometheus_url} metrics={sandbox.dataplane.metrics_url}",
             flush=True,
         )
+        for name, value in sandbox.proxy_env().items():
+            print(f"export {name}={shlex.quote(value)}", flush=True)
         await stopping
     finally:
         stopping.cancel()

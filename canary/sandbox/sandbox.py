@@ -1,8 +1,11 @@
 """The whole sandbox cluster in one object: API emulator, workloads, traffic, Prometheus.
 
 ``async with Sandbox() as sb`` starts, in order, the API emulator (with the project's CRDs and the
-Gateway API HTTPRoute CRD installed), the workload controller, the data plane and Prometheus, and
-stops them in reverse order, even after a failed start. Gateways are not modelled: an HTTPRoute's
+Gateway API HTTPRoute CRD installed), the workload controller, the data plane, Prometheus, the
+cluster-DNS forward proxy and Flagger's loadtester, and stops them in reverse order, even after a
+failed start. A process given :meth:`Sandbox.proxy_env` reaches in-cluster URLs
+(``http://podinfo-canary.test:9898/``, ``http://flagger-loadtester.test/``,
+``http://prometheus.monitoring:9090``) through the proxy (:mod:`canary.sandbox.proxy`). Gateways are not modelled: an HTTPRoute's
 parentRefs are ignored and every route receives traffic. :class:`SandboxThread` runs the same thing
 on a background loop for synchronous code (pytest, scripts).
 """
@@ -28,7 +31,9 @@ from .apiserver import ApiServer
 from .backends import BackendRegistry
 from .dataplane import DataPlane
 from .kubeclient import ApiError, KubeClient
+from .loadtester import LoadTester
 from .prometheus import PrometheusProcess
+from .proxy import ClusterProxy, proxy_env
 from .workloads import WorkloadController
 
 log = logging.getLogger(__name__)
@@ -64,7 +69,8 @@ async def install_crds(client: KubeClient, crds: Sequence[dict[str, Any]]) -> li
 
 
 class Sandbox:
-    """A local cluster: ``kubeconfig_path``, ``api_url``, ``prometheus_url``, ``dataplane`` once started."""
+    """A local cluster: ``kubeconfig_path``, ``api_url``, ``prometheus_url``, ``dataplane``,
+    ``proxy_url``, ``proxy_env()`` and ``loadtester`` once started."""
 
     def __init__(
         self,
@@ -96,6 +102,8 @@ class Sandbox:
         )
         self.controller: WorkloadController | None = None
         self._dataplane: DataPlane | None = None
+        self.proxy: ClusterProxy | None = None
+        self.loadtester: LoadTester | None = None
         self._stops: list[Callable[[], Awaitable[None]]] = []
 
     @property
@@ -105,6 +113,19 @@ class Sandbox:
     @property
     def prometheus_url(self) -> str:
         return self.prometheus.url
+
+    @property
+    def proxy_url(self) -> str:
+        """The forward proxy serving cluster DNS names (``http://127.0.0.1:PORT``)."""
+        if self.proxy is None or not self.proxy.url:
+            raise RuntimeError("sandbox not started")
+        return self.proxy.url
+
+    def proxy_env(self) -> dict[str, str]:
+        """Environment for a process that should resolve in-cluster URLs as a pod would:
+        ``HTTP_PROXY``/``http_proxy`` (the proxy) and ``NO_PROXY``/``no_proxy`` (127.0.0.1,
+        localhost, ::1: the API server and Prometheus by IP stay direct)."""
+        return proxy_env(self.proxy_url)
 
     @property
     def dataplane(self) -> DataPlane:
@@ -150,6 +171,20 @@ class Sandbox:
         self._scrape_workloads()
         await self.prometheus.start()
         self._stops.append(self.prometheus.stop)
+        self.proxy = ClusterProxy(
+            self.api.url,
+            self.registry,
+            prometheus_url=self.prometheus.url,
+            telemetry=self._dataplane.telemetry,
+        )
+        await self.proxy.start()
+        self._stops.append(self.proxy.stop)
+        self.loadtester = LoadTester(
+            proxy_url=self.proxy.url,
+            env={**self.proxy_env(), "KUBECONFIG": str(self.kubeconfig_path)},
+        )
+        self.proxy.loadtester_url = await self.loadtester.start()
+        self._stops.append(self.loadtester.stop)
         if self.wait_for_scrape:  # Prometheus applies new targets only every 5 s: ~6 s after its start
             await self.prometheus.wait_for_series('up{component="dataplane"} == 1', timeout=30)
         self.api.write_kubeconfig(self.kubeconfig_path)

@@ -54,10 +54,12 @@ def prometheus_url(sandbox: object | None) -> str:
 
 @pytest.fixture(scope="session")
 def operator(
-    kubeconfig: str, prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
+    sandbox: object | None, kubeconfig: str, prometheus_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
     log = tmp_path_factory.mktemp("operator") / "operator.log"
-    process = OperatorProcess(kubeconfig, prometheus_url, log)
+    # on the sandbox, in-cluster URLs (webhooks, MetricTemplate addresses) go through its proxy
+    env = {} if sandbox is None else sandbox.proxy_env()  # type: ignore[attr-defined]
+    process = OperatorProcess(kubeconfig, prometheus_url, log, env)
     process.start()
     yield process
     process.stop()

@@ -16,7 +16,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -36,10 +36,13 @@ T = TypeVar("T")
 class OperatorProcess:
     """`canary operator` as a child process: started, stopped with SIGINT, or killed like a crashed pod."""
 
-    def __init__(self, kubeconfig: str, prometheus_url: str, log_path: Path) -> None:
+    def __init__(
+        self, kubeconfig: str, prometheus_url: str, log_path: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.log_path = log_path
+        self.env = dict(env or {})  # added to ours, e.g. the sandbox's proxy_env() for in-cluster URLs
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -58,6 +61,7 @@ class OperatorProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env={**os.environ, **self.env},
         )
         log.close()
 
