@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from canary.api.models import Phase, WebhookType
+from canary.api.models import AlertSeverity, Phase, WebhookType
 
 __all__ = [
     "Action",
@@ -112,6 +112,8 @@ class EmitEvent:
     type: EventType
     reason: str
     message: str
+    alert: AlertSeverity | None = None
+    """Also sent to the Canary's ``analysis.alerts`` at this severity (Flagger's alert points)."""
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from canary.api.models import (
     REQUEST_ABORT,
     REQUEST_PROMOTE,
     REQUEST_RETRY,
+    AlertSeverity,
     CanarySpec,
     CanaryStatus,
     CheckResult,
@@ -200,8 +201,10 @@ class _Draft:
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)
 
-    def event(self, message: str, *, reason: str, warning: bool = False) -> None:
-        self.actions.append(EmitEvent("Warning" if warning else "Normal", reason, message))
+    def event(
+        self, message: str, *, reason: str, warning: bool = False, alert: AlertSeverity | None = None
+    ) -> None:
+        self.actions.append(EmitEvent("Warning" if warning else "Normal", reason, message, alert))
 
     def set(self, **fields: Any) -> None:
         self.updates.update(fields)
@@ -605,10 +608,10 @@ def _past_deadline(draft: _Draft) -> bool:
     return _stalled_for(draft) > draft.spec.progress_deadline
 
 
-def _warn_once(draft: _Draft, message: str, *, reason: str) -> None:
+def _warn_once(draft: _Draft, message: str, *, reason: str, alert: AlertSeverity | None = None) -> None:
     """Emit a Warning only when the message differs from the last decision's summary."""
     if draft.before.message != message:
-        draft.event(message, reason=reason, warning=True)
+        draft.event(message, reason=reason, warning=True, alert=alert)
 
 
 def _repair_route(draft: _Draft) -> None:
@@ -680,7 +683,7 @@ def _target_missing(draft: _Draft) -> Decision:
             reason="RollingBack",
             warning=True,
         )
-        draft.event(f"Canary failed! {message}", reason="Failed", warning=True)
+        draft.event(f"Canary failed! {message}", reason="Failed", warning=True, alert=AlertSeverity.ERROR)
         _notify_post_rollout(draft, Phase.FAILED)
         return draft.finish(message)
     _warn_once(draft, message, reason="TargetNotFound")
@@ -816,7 +819,7 @@ def _initialize(draft: _Draft) -> Decision:
         iterations=0,
     )
     draft.set(last_promoted_revision=draft.outcome("initial revision"))
-    draft.event(f"Initialization done! {draft.canary}", reason="Initialized")
+    draft.event(f"Initialization done! {draft.canary}", reason="Initialized", alert=AlertSeverity.INFO)
     return draft.finish(f"initialized: {draft.primary} serves all traffic")
 
 
@@ -859,7 +862,9 @@ def _start_analysis(draft: _Draft) -> Decision:
     # promoted, as Flagger does, so the primary never gets a template no replica has started.
     draft.act(ScaleTarget(to_zero=False))
     draft.enter(Phase.PROGRESSING)
-    draft.event(f"New revision detected! Scaling up {draft.target}", reason="NewRevision")
+    draft.event(
+        f"New revision detected! Scaling up {draft.target}", reason="NewRevision", alert=AlertSeverity.INFO
+    )
     return draft.finish(f"new revision {revision.hash}: scaling up {draft.target}")
 
 
@@ -931,7 +936,8 @@ def _hold(draft: _Draft, closed: HookOutcome, text: str, phase: Phase | None = N
     else:
         draft.paced()
     detail = f" ({closed.message})" if closed.message else ""
-    _warn_once(draft, text + detail, reason="Waiting")
+    muted = hook is not None and bool(hook.mute_alert)
+    _warn_once(draft, text + detail, reason="Waiting", alert=None if muted else AlertSeverity.WARN)
     return draft.finish(text + detail)
 
 
@@ -1034,7 +1040,11 @@ def _restart_analysis(draft: _Draft) -> Decision:
     assert revision is not None
     _reset_for_revision(draft, always_reroute=True)
     draft.enter(Phase.PROGRESSING)
-    draft.event(f"New revision detected! Restarting analysis for {draft.target}", reason="NewRevision")
+    draft.event(
+        f"New revision detected! Restarting analysis for {draft.target}",
+        reason="NewRevision",
+        alert=AlertSeverity.INFO,
+    )
     return draft.finish(f"new revision {revision.hash}: analysis restarted")
 
 
@@ -1261,7 +1271,7 @@ def _finalise(draft: _Draft) -> Decision:
         text = f"Promotion completed! Canary analysis was skipped for {draft.target}"
     else:
         text = f"Promotion completed! Scaling down {draft.target}"
-    draft.event(text, reason="Succeeded")
+    draft.event(text, reason="Succeeded", alert=AlertSeverity.INFO)
     _notify_post_rollout(draft, Phase.SUCCEEDED)
     return draft.finish(text)
 
@@ -1278,7 +1288,7 @@ def _rollback(
     draft.act(SetRoute(TOTAL_WEIGHT, 0), ScaleTarget(to_zero=True))
     draft.set(canary_weight=0, iterations=0, last_failed_revision=draft.outcome(cause or reason))
     draft.enter(Phase.FAILED, message=condition)
-    draft.event(reason, reason="RollingBack", warning=True)
+    draft.event(reason, reason="RollingBack", warning=True, alert=AlertSeverity.ERROR)
     draft.event(f"Canary failed! Scaling down {draft.canary}", reason="Failed", warning=True)
     _notify_post_rollout(draft, Phase.FAILED)
     return draft.finish(reason)
@@ -1297,7 +1307,7 @@ def _failed_promotion(draft: _Draft, detail: str) -> Decision:
     else:
         draft.route(0)
     draft.enter(Phase.FAILED, message=f"Canary promotion failed, primary not ready: {detail}")
-    draft.event(text, reason="PromotionFailed", warning=True)
+    draft.event(text, reason="PromotionFailed", warning=True, alert=AlertSeverity.ERROR)
     _notify_post_rollout(draft, Phase.FAILED)
     return draft.finish(text)
 

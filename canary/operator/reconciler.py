@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
+from canary.alerts import AlertSender
 from canary.api.models import (
     CONDITION_PROMOTED,
     GROUP,
@@ -93,6 +94,7 @@ class Reconciler:
         self._failures: dict[tuple[str, str], int] = {}
         """Consecutive failed ticks per Canary: only paces retries, never decides anything."""
         self.webhooks = WebhookCaller(config.webhook_url_allow)
+        self.alerts = AlertSender(clients)
         self._notifications: set[asyncio.Task[None]] = set()
         """Event and post-rollout hook calls in flight (kept referenced until they end)."""
 
@@ -388,6 +390,8 @@ class Reconciler:
         phase = decision.status.phase or Phase.INITIALIZING
         calls: list[tuple[CanaryWebhook, WebhookType, dict[str, Any]]] = []
         for action in decision.actions:
+            if isinstance(action, EmitEvent) and action.alert is not None and canary.spec.analysis.alerts:
+                self._background(self.alerts.send(canary, action))
             if isinstance(action, EmitEvent):
                 for hook in hooks_of(canary.spec, WebhookType.EVENT):
                     event = event_payload(
@@ -398,9 +402,13 @@ class Reconciler:
                 for hook in hooks_of(canary.spec, action.type):
                     calls.append((hook, action.type, payload(canary, action.phase, revision, hook.metadata)))
         for hook, type_, payload_body in calls:
-            task = asyncio.create_task(self._notify_one(body, hook, type_, payload_body, logger))
-            self._notifications.add(task)
-            task.add_done_callback(self._notifications.discard)
+            self._background(self._notify_one(body, hook, type_, payload_body, logger))
+
+    def _background(self, call: Coroutine[Any, Any, None]) -> None:
+        """Run a notification without waiting for it (referenced until it ends)."""
+        task = asyncio.create_task(call)
+        self._notifications.add(task)
+        task.add_done_callback(self._notifications.discard)
 
     async def _notify_one(
         self,
