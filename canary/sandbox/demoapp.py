@@ -1,7 +1,7 @@
 """The one app every sandbox Deployment runs (a sandbox cannot run container images).
 
 ``python -m canary.sandbox.demoapp --port N --version TAG --error-rate F --latency-ms M`` serves
-any path with ``{"version", "hostname"}``; a fraction ``error-rate`` is answered 500 and latency is
+any path with ``{"version", "hostname"}`` (``POST /token`` with podinfo's ``{"token", "expires_at"}``); a fraction ``error-rate`` is answered 500 and latency is
 log-normal around the median ``latency-ms``. ``/healthz`` and ``/metrics`` (hand-written Prometheus
 text: ``http_requests_total``, ``http_request_duration_seconds``) are never delayed nor failed.
 With ``--port 0`` it binds a free port; the first stdout line is ``READY port=N`` either way.
@@ -17,6 +17,7 @@ import random
 import signal
 import socket
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -88,6 +89,9 @@ def make_app(version: str, error_rate: float, latency_ms: float, name: str) -> w
             await asyncio.sleep(random.lognormvariate(math.log(latency_ms / 1000.0), LATENCY_SIGMA))
         code = 500 if random.random() < error_rate else 200
         body = {"version": version, "hostname": hostname}
+        if request.method == "POST" and request.path == "/token" and code == 200:
+            # podinfo's /token: what Flagger's acceptance-test examples grep for.
+            body = {"token": f"{hostname}-{int(time.time())}", "expires_at": int(time.time()) + 60}
         if code != 200:
             body["error"] = "injected failure"
         metrics.observe(request.path, code, loop.time() - started)
