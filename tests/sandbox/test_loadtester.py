@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 import requests
-from podinfo_cluster import CANARY_VERSION, NS, PRIMARY_VERSION, podinfo_cluster
+from podinfo_cluster import NS, PRIMARY_VERSION, podinfo_cluster
 from waiting import eventually
 
 from canary.sandbox.loadtester import (
