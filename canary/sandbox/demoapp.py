@@ -88,7 +88,7 @@ def make_app(version: str, error_rate: float, latency_ms: float, name: str) -> w
         if latency_ms > 0:
             await asyncio.sleep(random.lognormvariate(math.log(latency_ms / 1000.0), LATENCY_SIGMA))
         code = 500 if random.random() < error_rate else 200
-        body = {"version": version, "hostname": hostname}
+        body: dict[str, str | int] = {"version": version, "hostname": hostname}
         if request.method == "POST" and request.path == "/token" and code == 200:
             # podinfo's /token: what Flagger's acceptance-test examples grep for.
             body = {"token": f"{hostname}-{int(time.time())}", "expires_at": int(time.time()) + 60}
