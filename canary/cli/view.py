@@ -72,6 +72,15 @@ def render_canary(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]] =
     head.add_row(
         "Failed checks", f"{status.get('failedChecks', 0)} / threshold {analysis.get('threshold', '-')}"
     )
+    gate = status.get("gate") or {}
+    if gate:
+        answer = f": {gate['message']}" if gate.get("message") else ""
+        head.add_row(
+            "Gate",
+            Text(
+                f"{gate.get('name')} ({gate.get('type')}) closed since {gate.get('since')}{answer}", "magenta"
+            ),
+        )
     if status.get("message"):
         head.add_row("Message", str(status["message"]))
 
