@@ -140,9 +140,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"{where}: {verdict.message}", file=sys.stdout if verdict.code == PROMOTED else sys.stderr)
             return verdict.code
         if time.monotonic() >= deadline:
-            phase = (body.get("status") or {}).get("phase") or "unknown"
+            status = body.get("status") or {}
+            phase = status.get("phase") or "unknown"
+            gate = status.get("gate") or {}
+            held = f"; held by gate {gate.get('name')} ({gate.get('type')})" if gate else ""
             print(
-                f"{where}: timed out after {args.timeout} waiting for {wanted.describe()} (phase {phase})",
+                f"{where}: timed out after {args.timeout} waiting for {wanted.describe()} (phase {phase}{held})",
                 file=sys.stderr,
             )
             return TIMED_OUT

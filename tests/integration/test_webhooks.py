@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 from harness import Cluster, canary
+from test_wait import canary_wait
 
 from canary.demo.manifests import GOOD_IMAGE, STABLE_IMAGE
 
@@ -104,6 +105,11 @@ def test_every_hook_is_called_at_its_point_and_gates_hold_until_opened(
     assert waiting["gate"]["name"] == "approve-rollout"
     held_while(cluster, receiver, "/confirm-rollout", "Waiting", calls=3)
     assert cluster.replicas_of("podinfo") == 0, "a held revision is not scaled up"
+    waited = canary_wait(
+        cluster, "podinfo", "-n", cluster.namespace, "--image", GOOD_IMAGE, "--timeout", "1s"
+    )
+    assert waited.returncode == 2, waited.stderr
+    assert "phase Waiting; held by gate approve-rollout (confirm-rollout)" in waited.stderr
 
     receiver.closed.discard("/confirm-rollout")
     cluster.wait_phase("WaitingPromotion", 90)
