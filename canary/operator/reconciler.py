@@ -263,6 +263,16 @@ class Reconciler:
             edges = Edges(
                 target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
             )
+        except (TargetError, RouterError) as exc:
+            if canary.current_status.last_promoted_spec is None:
+                # Never bootstrapped (e.g. a provider this operator cannot drive): nothing was
+                # created or scaled for it, so there is nothing to revert and no point retrying.
+                logger.warning("nothing to finalize for %s: %s", canary.name, exc)
+                return
+            raise kopf.TemporaryError(
+                f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
+            ) from exc
+        try:
             await asyncio.to_thread(self._patch_status_fields, body, {"phase": Phase.TERMINATING.value})
             await self._apply(canary, edges, decision.actions)
             final = decision.status.model_dump(by_alias=True, exclude_none=True, mode="json")

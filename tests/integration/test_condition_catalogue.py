@@ -8,12 +8,14 @@ and nothing half-done is left behind: no route points anywhere it should not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from harness import Cluster, OperatorProcess, canary
 from kubernetes.client.exceptions import ApiException
 
+from canary.api.models import GROUP, PLURAL, VERSION
 from canary.demo.manifests import GOOD_IMAGE, STABLE_IMAGE, deployment
 
 pytestmark = pytest.mark.integration
@@ -59,6 +61,22 @@ def test_what_the_operator_cannot_drive_is_an_invalid_spec_condition(
     assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in cluster.events())
     _no_route(cluster)
     assert operator.process is not None and operator.process.poll() is None
+    # Nothing was set up for it, so its deletion completes at once (no finalizer retries).
+    cluster.clients.custom.delete_namespaced_custom_object(
+        GROUP, VERSION, cluster.namespace, PLURAL, "podinfo"
+    )
+    cluster.eventually("the Canary deleted", _gone(cluster), bool, 10)
+
+
+def _gone(cluster: Cluster) -> Callable[[], bool]:
+    def probe() -> bool:
+        try:
+            cluster.canary()
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    return probe
 
 
 def test_selector_label_too_long_for_the_primary_is_reported(
