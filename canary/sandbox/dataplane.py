@@ -23,6 +23,7 @@ from aiohttp import web
 from .backends import BackendRegistry
 from .kubeclient import ApiError, KubeClient
 from .routing import COLLECTIONS, EntryPoint, Resolver, Snapshot, WeightedBackend, default_resolvers
+from .serving import serve
 from .telemetry import Destination, IstioTelemetry
 
 log = logging.getLogger(__name__)
@@ -81,11 +82,7 @@ class DataPlane:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/routes", self._routes)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = await serve(self._runner, self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         self._session = aiohttp.ClientSession(
             # per-host limit: a slow backend must not starve the others of connections

@@ -49,6 +49,8 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
+from .serving import serve
+
 log = logging.getLogger(__name__)
 
 TASK_TIMEOUT = 600.0  # seconds; Flagger's loadtester defaults to 1h (-timeout)
@@ -450,11 +452,7 @@ class LoadTester:
             app.router.add_route("*", f"{prefix}/close", self._gate_handler(key, "close"))
         app.router.add_route("*", "/{tail:.*}", self._new_task)  # Go's mux: "/" takes every other path
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = await serve(self._runner, self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         return self.url
 

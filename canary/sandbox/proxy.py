@@ -35,6 +35,7 @@ from multidict import CIMultiDict
 
 from .backends import BackendRegistry
 from .kubeclient import ApiError, KubeClient
+from .serving import serve
 from .telemetry import Destination, IstioTelemetry
 
 log = logging.getLogger(__name__)
@@ -145,11 +146,7 @@ class ClusterProxy:
             cookie_jar=aiohttp.DummyCookieJar(),  # never carry one client's cookies to another
         )
         self._runner = web.ServerRunner(web.Server(self._handle), access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1])
+        self.port = await serve(self._runner, self.port)
         self.url = f"http://127.0.0.1:{self.port}"
         return self.url
 

@@ -93,7 +93,7 @@ def test_services_reach_the_pods_their_selector_picks(sb: SandboxThread) -> None
     assert version(f"http://podinfo.{NS}.svc.cluster.local:9898/") == PRIMARY_VERSION  # the apex: primary's
     assert version(f"http://podinfo-canary.{NS}.svc:9898/api/echo?x=1") == CANARY_VERSION
     resp = get(sb, f"http://podinfo-canary.{NS}:9898/token", "POST", data=b"test")
-    assert resp.status_code == 200 and resp.json()["version"] == CANARY_VERSION
+    assert resp.status_code == 200 and set(resp.json()) == {"token", "expires_at"}  # podinfo's /token
     # counted like the data plane's traffic: destination podinfo behind Service podinfo-canary
     assert sb.dataplane.telemetry.counts(NS)["podinfo"][200] == before + 3
     rendered = sb.dataplane.telemetry.render()
@@ -205,7 +205,7 @@ def test_curl_with_the_proxy_env(sb: SandboxThread) -> None:
         )
         return done.stdout.decode()
 
-    assert '"version": "6.1.0"' in curl("-d", "test", f"http://podinfo-canary.{NS}:9898/token")
+    assert '"token": "' in curl("-d", "test", f"http://podinfo-canary.{NS}:9898/token")
     assert curl("-o", "/dev/null", "-w", "%{http_code}", f"http://nope.{NS}/") == "502"
     assert curl(f"http://flagger-loadtester.{NS}/gate/approve") == "OK"
 

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from ..serving import serve
 from .gc import GarbageCollector
 from .handlers import Handlers
 from .registry import Registry, ResourceType
@@ -56,11 +57,7 @@ class ApiServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self.handlers.dispatch)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self.port
+        self.port = await serve(self._runner, self.port, self.host)
         self.url = f"http://{self.host}:{self.port}"
         return self.url
 
