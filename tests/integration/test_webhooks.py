@@ -66,6 +66,15 @@ def receiver() -> Iterator[Receiver]:
     rec.server.server_close()
 
 
+def bootstrap_with_hooks(cluster: Cluster, hooks: list[dict[str, Any]], **analysis: Any) -> None:
+    """podinfo on the stable image, its Canary with ``hooks``, initialized."""
+    cluster.create_deployment(STABLE_IMAGE)
+    spec = canary(cluster.namespace, **analysis)
+    spec["spec"]["analysis"]["webhooks"] = hooks
+    cluster.create_canary(spec)
+    cluster.wait_phase("Initialized", 60)
+
+
 def held_while(cluster: Cluster, receiver: Receiver, path: str, phase: str, calls: int) -> None:
     """Wait until ``path`` was asked ``calls`` more times, checking at every poll that nothing moved."""
     target = len(receiver.bodies(path)) + calls
@@ -94,11 +103,7 @@ def test_every_hook_is_called_at_its_point_and_gates_hold_until_opened(
         {"name": "audit", "type": "event", "url": f"{url}/event"},
     ]
     receiver.closed |= {"/confirm-rollout", "/confirm-promotion", "/rollback"}
-    cluster.create_deployment(STABLE_IMAGE)
-    spec = canary(cluster.namespace, interval="2s", step_weight=25, max_weight=50)
-    spec["spec"]["analysis"]["webhooks"] = hooks
-    cluster.create_canary(spec)
-    cluster.wait_phase("Initialized", 60)
+    bootstrap_with_hooks(cluster, hooks, interval="2s", step_weight=25, max_weight=50)
 
     cluster.set_image(GOOD_IMAGE)
     waiting = cluster.wait_phase("Waiting", 20)
@@ -173,11 +178,7 @@ def test_flagger_loadtester_gate_and_rollback_unchanged(cluster: Cluster, sandbo
             "metadata": {"cmd": f"hey -z 10s -q 5 -c 1 http://podinfo-canary.{cluster.namespace}:9898/"},
         },
     ]
-    cluster.create_deployment(STABLE_IMAGE)
-    spec = canary(cluster.namespace, interval="3s", step_weight=10, max_weight=50)
-    spec["spec"]["analysis"]["webhooks"] = hooks
-    cluster.create_canary(spec)
-    cluster.wait_phase("Initialized", 60)
+    bootstrap_with_hooks(cluster, hooks, interval="3s", step_weight=10, max_weight=50)
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_phase("Waiting", 20)
     loadtester(cluster, sandbox, "gate/open")
@@ -193,11 +194,7 @@ def test_flagger_loadtester_gate_and_rollback_unchanged(cluster: Cluster, sandbo
 def test_a_gate_that_never_opens_fails_the_release_after_max_wait(cluster: Cluster) -> None:
     lt = f"http://flagger-loadtester.{cluster.namespace}"
     hooks = [{"name": "halt", "type": "confirm-promotion", "url": f"{lt}/gate/halt", "maxWait": "6s"}]
-    cluster.create_deployment(STABLE_IMAGE)
-    spec = canary(cluster.namespace, interval="2s", step_weight=50, max_weight=50)
-    spec["spec"]["analysis"]["webhooks"] = hooks
-    cluster.create_canary(spec)
-    cluster.wait_phase("Initialized", 60)
+    bootstrap_with_hooks(cluster, hooks, interval="2s", step_weight=50, max_weight=50)
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_phase("WaitingPromotion", 60)
     failed = cluster.wait_phase("Failed", 30)
