@@ -19,11 +19,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from canary.api.models import GROUP, VERSION, CanarySpec, CanaryStatus, MetricTemplateSpec
+from canary.api.models import (
+    GROUP,
+    VERSION,
+    AlertProviderSpec,
+    CanarySpec,
+    CanaryStatus,
+    MetricTemplateSpec,
+)
 
 __all__ = [
     "HEADER",
     "CrdInfo",
+    "alertprovider_crd",
     "all_crds",
     "canary_crd",
     "crd_filename",
@@ -192,7 +200,19 @@ METRIC_TEMPLATE = CrdInfo(
     printer_columns=[_col("Provider", "string", ".spec.provider.type")],
 )
 
-KINDS: tuple[CrdInfo, ...] = (CANARY, METRIC_TEMPLATE)
+ALERT_PROVIDER = CrdInfo(
+    kind="AlertProvider",
+    plural="alertproviders",
+    singular="alertprovider",
+    spec=AlertProviderSpec,
+    status=None,
+    description="AlertProvider is the Schema for the AlertProvider API.",
+    short_names=["ap"],
+    # Flagger's one column, then the channel in `-o wide`.
+    printer_columns=[_col("Type", "string", ".spec.type"), _col("Channel", "string", ".spec.channel", 1)],
+)
+
+KINDS: tuple[CrdInfo, ...] = (CANARY, METRIC_TEMPLATE, ALERT_PROVIDER)
 
 
 def _build(info: CrdInfo) -> dict[str, Any]:
@@ -251,6 +271,11 @@ def canary_crd() -> dict[str, Any]:
 def metrictemplate_crd() -> dict[str, Any]:
     """The MetricTemplate CRD."""
     return _build(METRIC_TEMPLATE)
+
+
+def alertprovider_crd() -> dict[str, Any]:
+    """The AlertProvider CRD."""
+    return _build(ALERT_PROVIDER)
 
 
 def all_crds() -> list[dict[str, Any]]:

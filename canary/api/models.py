@@ -39,6 +39,9 @@ __all__ = [
     "REQUEST_PROMOTE",
     "REQUEST_RETRY",
     "VERSION",
+    "AlertProvider",
+    "AlertProviderSpec",
+    "AlertProviderType",
     "AlertSeverity",
     "AnalysisMatch",
     "ApiModel",
@@ -370,12 +373,27 @@ class WebhookType(StrEnum):
 
 
 class AlertSeverity(StrEnum):
-    """Alert severities (Flagger's enum, empty means info)."""
+    """Alert severities (Flagger's enum, empty means info).
+
+    As an ``analysis.alerts[].severity`` it is the least severe alert the entry receives:
+    ``info`` (or empty) everything, ``warn`` warnings and errors, ``error`` only errors.
+    """
 
     UNSET = ""
     INFO = "info"
     WARN = "warn"
     ERROR = "error"
+
+
+class AlertProviderType(StrEnum):
+    """Where an AlertProvider posts: Flagger's chat types, plus ``webhook`` (a plain JSON POST)."""
+
+    SLACK = "slack"
+    MSTEAMS = "msteams"
+    DISCORD = "discord"
+    ROCKET = "rocket"
+    GCHAT = "gchat"
+    WEBHOOK = "webhook"
 
 
 class Phase(StrEnum):
@@ -808,17 +826,26 @@ class CanaryMetric(ApiModel):
 
 
 class ProviderRef(ApiModel):
-    """Reference to a Flagger AlertProvider."""
+    """Reference to an AlertProvider."""
 
     name: str = Field(min_length=1)
     namespace: str | None = None
+    """Namespace of the AlertProvider (and of its Secret); defaults to the Canary's."""
 
 
 class CanaryAlert(ApiModel):
-    """Flagger alert (not implemented)."""
+    """An alert destination: the Canary's alert-worthy events at ``severity`` or above, posted to
+    the AlertProvider ``providerRef`` names (Flagger's ``analysis.alerts``).
+
+    Alerts are sent when the analysis starts (initialization, new revision: info), when a gate
+    holds the release (warn, unless the hook has ``muteAlert``), when it succeeds (info) and when
+    it fails or rolls back (error).
+    """
 
     name: str
+    """Name of this alert entry (shown in the operator's logs)."""
     severity: AlertSeverity | None = None
+    """Least severe alert sent here: info (default, everything), warn (warnings and errors) or error."""
     provider_ref: ProviderRef
 
 
@@ -1299,6 +1326,54 @@ class MetricTemplate(_Resource):
     spec: MetricTemplateSpec
 
 
+# --------------------------------------------------------------------------- alert provider
+
+RULE_ALERT_PROVIDER_ADDRESS = CrossFieldRule(
+    "(has(self.address) && size(self.address) > 0) || has(self.secretRef)",
+    "address or secretRef is required: the webhook address comes from one of them",
+)
+
+
+class AlertProviderSpec(ApiModel):
+    """Where and how alerts are posted (Flagger's AlertProvider fields).
+
+    With ``secretRef``, the Secret (in the AlertProvider's namespace) must hold ``address``, which
+    takes precedence over ``spec.address``; an optional ``token`` is sent as a bearer token (Slack's
+    ``chat.postMessage`` API) and an optional ``proxy`` overrides ``spec.proxy``.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_cel(RULE_ALERT_PROVIDER_ADDRESS))
+
+    type: AlertProviderType
+    """slack, msteams, discord, rocket, gchat, or webhook (our plain JSON body)."""
+    channel: str | None = None
+    """Channel the message is posted to (slack, discord, rocket); default ``general``."""
+    username: str | None = None
+    """Bot username (slack, discord, rocket); default ``canary``."""
+    address: str | None = None
+    """HTTP(S) webhook address; ignored when secretRef is set."""
+    proxy: str | None = None
+    """HTTP(S) proxy the alerts go through."""
+    secret_ref: SecretRef | None = None
+    """Secret holding the webhook ``address`` (and optionally ``token``, ``proxy``)."""
+
+    @model_validator(mode="after")
+    def _has_address(self) -> Self:
+        if not self.address and self.secret_ref is None:
+            raise ValueError(RULE_ALERT_PROVIDER_ADDRESS.message)
+        return self
+
+
+class AlertProvider(_Resource):
+    """An AlertProvider custom resource (``canary.dev/v1alpha1``)."""
+
+    KIND: ClassVar[str] = "AlertProvider"
+
+    api_version: Literal["canary.dev/v1alpha1"] = API_VERSION
+    kind: Literal["AlertProvider"] = "AlertProvider"
+    spec: AlertProviderSpec
+
+
 # --------------------------------------------------------------------------- unsupported fields
 
 #: Paths (camelCase, from the spec) accepted for Flagger compatibility but not acted on yet.
@@ -1329,7 +1404,6 @@ _UNSUPPORTED_PATHS: tuple[str, ...] = (
     "analysis.mirror",
     "analysis.mirrorWeight",
     "analysis.match",
-    "analysis.alerts",
     "analysis.sessionAffinity",
 )
 

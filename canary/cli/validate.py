@@ -1,15 +1,16 @@
-"""`canary validate FILE...`: check Canary and MetricTemplate manifests offline, before `kubectl apply`.
+"""`canary validate FILE...`: check Canary, MetricTemplate and AlertProvider manifests offline.
 
-No cluster is needed: each ``canary.dev/v1alpha1`` document runs through what a cluster with the
-project's CRDs would do on ``kubectl apply`` (strict field validation, the generated OpenAPI schema
-and its CEL rules, ``metadata`` checks — the API emulator's admission code, on CRDs generated from
-the models), then through the operator's pydantic models. One line per error::
+Run it before `kubectl apply`; no cluster is needed. Each ``canary.dev/v1alpha1`` document runs
+through what a cluster with the project's CRDs would do on ``kubectl apply`` (strict field
+validation, the generated OpenAPI schema and its CEL rules, ``metadata`` checks — the API
+emulator's admission code, on CRDs generated from the models), then through the operator's
+pydantic models. One line per error::
 
     FILE:DOC_INDEX kind/name: field.path: message
 
 (``DOC_INDEX`` counts the YAML documents of the file from 0). A Canary also gets one ``warning``
 line per field that is accepted but not acted on yet (``unsupported_fields``); warnings do not fail.
-A ``flagger.app/v1beta1`` Canary or MetricTemplate is an error with the hint to change its
+A ``flagger.app/v1beta1`` document of those kinds is an error with the hint to change its
 ``apiVersion`` (it is checked as the converted document too); other kinds are skipped. FILE may be
 ``-`` (stdin) or a directory (its ``*.yaml``, ``*.yml`` and ``*.json`` files, not recursively).
 Exit 0 when no document has an error, 1 otherwise.
@@ -31,7 +32,7 @@ OK, INVALID = 0, 1
 
 API_VERSION = "canary.dev/v1alpha1"
 FLAGGER_API_VERSION = "flagger.app/v1beta1"
-KINDS = ("Canary", "MetricTemplate")
+KINDS = ("Canary", "MetricTemplate", "AlertProvider")
 SUFFIXES = (".yaml", ".yml", ".json")
 STDIN = "-"
 
@@ -52,11 +53,12 @@ class Finding:
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "validate",
-        help="check Canary/MetricTemplate manifests offline (schema, CEL rules, models)",
+        help="check Canary/MetricTemplate/AlertProvider manifests offline (schema, CEL rules, models)",
         description=(
-            "Check canary.dev/v1alpha1 Canary and MetricTemplate manifests without a cluster, as the "
-            "API server and the operator would: one line 'FILE:DOC kind/name: field: message' per "
-            "error, a warning per field accepted but not implemented. Exit 0 valid, 1 any error."
+            "Check canary.dev/v1alpha1 Canary, MetricTemplate and AlertProvider manifests without a "
+            "cluster, as the API server and the operator would: one line 'FILE:DOC kind/name: field: "
+            "message' per error, a warning per field accepted but not implemented. Exit 0 valid, 1 any "
+            "error."
         ),
     )
     parser.add_argument(
@@ -220,9 +222,14 @@ def _model_findings(doc: dict[str, Any]) -> list[Finding]:
     """The operator's pydantic models on the document, each error at its kube field path."""
     from pydantic import ValidationError
 
-    from canary.api.models import Canary, MetricTemplate
+    from canary.api.models import AlertProvider, Canary, MetricTemplate
 
-    model = Canary if doc["kind"] == "Canary" else MetricTemplate
+    models: dict[str, type[Canary | MetricTemplate | AlertProvider]] = {
+        "Canary": Canary,
+        "MetricTemplate": MetricTemplate,
+        "AlertProvider": AlertProvider,
+    }
+    model = models[doc["kind"]]
     try:
         model.from_body(doc)
     except ValidationError as exc:

@@ -108,12 +108,14 @@ def test_structural_checker_catches_violations() -> None:
 
 
 def test_crd_names() -> None:
-    canary, template = CRDS
+    canary, template, alert_provider = CRDS
     assert canary["metadata"]["name"] == "canaries.canary.dev"
     assert canary["spec"]["names"]["shortNames"] == ["cn"]
     assert canary["spec"]["names"]["categories"] == ["all"]
     assert canary["spec"]["versions"][0]["subresources"] == {"status": {}}
     assert template["metadata"]["name"] == "metrictemplates.canary.dev"
+    assert alert_provider["metadata"]["name"] == "alertproviders.canary.dev"
+    assert alert_provider["spec"]["names"]["shortNames"] == ["ap"]
 
 
 def test_schema_defaults_and_rules() -> None:
@@ -134,6 +136,7 @@ def test_schema_defaults_and_rules() -> None:
 def test_cli_writes_files(tmp_path: Path) -> None:
     assert main([str(tmp_path)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "canary.dev_alertproviders.yaml",
         "canary.dev_canaries.yaml",
         "canary.dev_metrictemplates.yaml",
     ]

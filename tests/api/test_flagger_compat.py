@@ -16,8 +16,8 @@ from apitest_support import (
     served_schema,
 )
 
-from canary.api import Canary, MetricTemplate, unsupported_fields
-from canary.api.crdgen import canary_crd, metrictemplate_crd
+from canary.api import AlertProvider, Canary, MetricTemplate, unsupported_fields
+from canary.api.crdgen import alertprovider_crd, canary_crd, metrictemplate_crd
 
 # Example -> the accepted-but-not-implemented fields the operator must warn about.
 EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
@@ -46,7 +46,6 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
     ],
     "kubernetes-bluegreen.yaml": [
         "spec.service.portDiscovery",
-        "spec.analysis.alerts",
     ],
     "istio-mirroring-session.yaml": [
         "spec.targetRef.kind",
@@ -61,7 +60,7 @@ CANARY_EXAMPLES = sorted(EXPECTED_UNSUPPORTED)
 
 
 def test_every_example_file_is_covered() -> None:
-    files = {p.name for p in EXAMPLES.glob("*.yaml")} - {"metrictemplates.yaml"}
+    files = {p.name for p in EXAMPLES.glob("*.yaml")} - {"metrictemplates.yaml", "alertproviders.yaml"}
     assert files == set(EXPECTED_UNSUPPORTED)
 
 
@@ -117,6 +116,33 @@ def test_metric_templates_convert() -> None:
         _assert_subset(obj, template.to_dict())
 
 
+def test_alert_providers_convert() -> None:
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "alertproviders.yaml").read_text()) if d]
+    flagger_schema = served_schema(flagger_crds()["AlertProvider"])
+    flagger_types = flagger_schema["properties"]["spec"]["properties"]["type"]["enum"]
+    ours = served_schema(alertprovider_crd())["properties"]["spec"]["properties"]["type"]["enum"]
+    assert set(flagger_types) == {d["spec"]["type"] for d in docs}
+    assert set(ours) - set(flagger_types) == {"webhook"}
+    for doc in docs:
+        jsonschema.Draft7Validator(flagger_schema).validate(doc)
+        obj = convert(doc)
+        assert api_server_errors(alertprovider_crd(), obj) == []
+        provider = AlertProvider.from_body(obj)
+        assert provider.spec.type == doc["spec"]["type"]
+        _assert_subset(obj, provider.to_dict())
+
+
+def test_alert_provider_needs_an_address_or_a_secret() -> None:
+    """Flagger's oneOf (type+address | type+secretRef), as a CEL rule and in the model."""
+    obj = convert({"apiVersion": "flagger.app/v1beta1", "kind": "AlertProvider", "metadata": {"name": "x"}})
+    obj["spec"] = {"type": "slack", "channel": "general"}
+    assert api_server_errors(alertprovider_crd(), obj) == [
+        "spec: address or secretRef is required: the webhook address comes from one of them"
+    ]
+    with pytest.raises(ValueError, match="address or secretRef is required"):
+        AlertProvider.from_body(obj)
+
+
 def _paths(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
     """Every property path of a schema (list items as [], map values as {})."""
     out: dict[str, dict[str, Any]] = {}
@@ -131,7 +157,10 @@ def _paths(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]
     return out
 
 
-@pytest.mark.parametrize(("kind", "ours"), [("Canary", canary_crd), ("MetricTemplate", metrictemplate_crd)])
+@pytest.mark.parametrize(
+    ("kind", "ours"),
+    [("Canary", canary_crd), ("MetricTemplate", metrictemplate_crd), ("AlertProvider", alertprovider_crd)],
+)
 def test_every_flagger_field_is_accepted(kind: str, ours: Any) -> None:
     """Each Flagger property path exists in our schema, or sits under an opaque object."""
     theirs = _paths(served_schema(flagger_crds()[kind]))
@@ -168,3 +197,5 @@ def test_printer_columns_match_flagger() -> None:
 
     assert cols(canary_crd()) == cols(flagger_crds()["Canary"])
     assert cols(metrictemplate_crd()) == cols(flagger_crds()["MetricTemplate"])
+    # Flagger's one AlertProvider column; the channel only with -o wide.
+    assert [c for c in cols(alertprovider_crd()) if c[2] == 0] == cols(flagger_crds()["AlertProvider"])

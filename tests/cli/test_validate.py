@@ -109,6 +109,29 @@ def test_flagger_api_version_gets_the_hint(capsys: pytest.CaptureFixture[str]) -
     assert hints[0].startswith(f"{file}:0 MetricTemplate/not-found-percentage: apiVersion: ")
 
 
+def test_alert_providers_are_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Flagger's AlertProviders pass once converted; one without address or secretRef does not."""
+    docs = [d for d in yaml.safe_load_all((EXAMPLES / "alertproviders.yaml").read_text()) if d]
+    for doc in docs:
+        doc["apiVersion"] = "canary.dev/v1alpha1"
+    nowhere = {
+        "apiVersion": "canary.dev/v1alpha1",
+        "kind": "AlertProvider",
+        "metadata": {"name": "nowhere"},
+        "spec": {"type": "slack", "channel": "general"},
+    }
+    wrong_type = {**nowhere, "metadata": {"name": "pager"}, "spec": {"type": "pager", "address": "https://x"}}
+    assert validate(capsys, write(tmp_path / "good.yaml", *docs)) == (0, [])
+    code, lines = validate(capsys, write(tmp_path / "bad.yaml", nowhere, wrong_type))
+    assert code == 1
+    assert any(
+        line.startswith(f"{tmp_path}/bad.yaml:0 AlertProvider/nowhere: spec: ")
+        and "address or secretRef" in line
+        for line in lines
+    )
+    assert any(line.startswith(f"{tmp_path}/bad.yaml:1 AlertProvider/pager: spec.type: ") for line in lines)
+
+
 def test_other_kinds_are_skipped_and_documents_are_counted(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
