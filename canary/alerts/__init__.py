@@ -2,23 +2,31 @@
 
 Fed by the same :class:`~canary.core.actions.EmitEvent` values the operator posts as Kubernetes
 Events (those with an ``alert`` severity), after the status is written; never raises.
+
+Modules: :mod:`~canary.alerts.payloads` (each provider type's JSON body, in Flagger's shapes),
+:mod:`~canary.alerts.providers` (AlertProvider and Secret lookup), :mod:`~canary.alerts.sender`
+(severity filter and the HTTP POST).
 """
 
 from __future__ import annotations
 
-from canary.api.models import Canary
-from canary.core.actions import EmitEvent
-from canary.kube import KubeClients
+from canary.alerts.payloads import Alert, AlertField, payload_for
+from canary.alerts.providers import (
+    AlertProviderError,
+    KubeProviderResolver,
+    ProviderResolver,
+    ResolvedProvider,
+)
+from canary.alerts.sender import AlertSender, admits
 
-__all__ = ["AlertSender"]
-
-
-class AlertSender:
-    """Sends alert-worthy Events to AlertProviders (placeholder: alerts are not sent yet)."""
-
-    def __init__(self, clients: KubeClients) -> None:
-        self.clients = clients
-
-    async def send(self, canary: Canary, event: EmitEvent) -> None:
-        """Send ``event`` to every ``analysis.alerts`` entry whose severity admits it."""
-        return None
+__all__ = [
+    "Alert",
+    "AlertField",
+    "AlertProviderError",
+    "AlertSender",
+    "KubeProviderResolver",
+    "ProviderResolver",
+    "ResolvedProvider",
+    "admits",
+    "payload_for",
+]
