@@ -70,6 +70,11 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--cluster-name",
+        metavar="NAME",
+        help="name of this cluster in alerts (Flagger's -cluster-name); default: none",
+    )
+    parser.add_argument(
         "--provider",
         default=DEFAULT_PROVIDER,
         choices=SUPPORTED_PROVIDERS,
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
             prometheus_url=args.prometheus_url,
             default_provider=args.provider,
             metrics_address_allow=allow,
+            cluster_name=args.cluster_name,
             webhook_url_allow=tuple(
                 args.webhook_url_allow or split_allow_env(os.environ.get(WEBHOOK_ALLOW_ENV_VAR))
             ),

@@ -42,6 +42,10 @@ class OperatorConfig:
     Canary `spec.metricsServer` outside it is never contacted (the metric is an ERROR);
     `prometheus_url` is always allowed."""
 
+    cluster_name: str | None = None
+    """Named in alerts as their ``Cluster`` field (Flagger's `-cluster-name`), so one channel can
+    serve several clusters."""
+
     webhook_url_allow: tuple[str, ...] = ()
     """Allow-list of webhook URLs (`--webhook-url-allow`, or `$CANARY_WEBHOOK_URL_ALLOW`); empty
     means any URL. Same entry syntax as `metrics_address_allow`; a hook outside it is never

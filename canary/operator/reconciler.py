@@ -94,7 +94,7 @@ class Reconciler:
         self._failures: dict[tuple[str, str], int] = {}
         """Consecutive failed ticks per Canary: only paces retries, never decides anything."""
         self.webhooks = WebhookCaller(config.webhook_url_allow)
-        self.alerts = AlertSender(clients)
+        self.alerts = AlertSender(clients, cluster=config.cluster_name)
         self._notifications: set[asyncio.Task[None]] = set()
         """Event and post-rollout hook calls in flight (kept referenced until they end)."""
 
