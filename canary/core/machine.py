@@ -37,6 +37,12 @@ failed write or a dead operator leaves the world ahead of the status):
   to Promoting (no checks, no rollback onto the new template). :class:`PromoteToPrimary` is only
   ever emitted together with the change to Promoting.
 
+Webhooks (:mod:`canary.core.hooks`): a decision that depends on a hook's answer raises
+:class:`~canary.core.hooks.NeedAnswers` inside, and :func:`decide` returns a :class:`Decision`
+that only ``asks`` for that hook type; the operator calls the hooks and decides again. Closed
+gates hold (``Waiting``, the current weight, ``WaitingPromotion``) with ``status.gate`` recording
+since when, so ``maxWait`` is measured from the status alone; failing tests count failed checks.
+
 Other rules: a canary above the analysis' maximum weight (``maxWeight``/``stepWeights`` lowered
 mid-analysis) is routed down to it at once; resuming after ``suspend`` restarts the deadline
 clock; a primary that is not ready during analysis is subject to the progress deadline like the
