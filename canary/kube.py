@@ -207,3 +207,21 @@ def read_optional(method: Callable[..., Any], *args: Any, **kwargs: Any) -> dict
         if is_not_found(exc):
             return None
         raise
+
+
+class ObjectUnavailable(LookupError):
+    """A referenced canary.dev object (a template, a provider) is absent or cannot be read."""
+
+
+def read_canary_object(
+    clients: KubeClients, plural: str, kind: str, namespace: str, name: str
+) -> dict[str, Any]:
+    """One ``canary.dev`` object by name; :class:`ObjectUnavailable` says which and why when it cannot."""
+    from canary.api.models import GROUP, VERSION
+
+    try:
+        return call_json(clients.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name)
+    except ApiException as exc:
+        if is_not_found(exc):
+            raise ObjectUnavailable(f"{kind} {name}.{namespace} not found") from exc
+        raise ObjectUnavailable(f"{kind} {name}.{namespace} could not be read: {exc.reason}") from exc

@@ -18,8 +18,8 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from canary.alerts.payloads import DEFAULT_CHANNEL, DEFAULT_USERNAME, discord_address
-from canary.api.models import GROUP, VERSION, AlertProvider, AlertProviderType, ProviderRef
-from canary.kube import KubeClients, call_json, is_not_found
+from canary.api.models import AlertProvider, AlertProviderType, ProviderRef
+from canary.kube import KubeClients, ObjectUnavailable, call_json, read_canary_object
 from canary.metrics.factory import secret_strings
 
 __all__ = [
@@ -132,18 +132,11 @@ class KubeProviderResolver:
         namespace = ref.namespace or namespace
         where = f"{ref.name}.{namespace}"
         try:
-            body = call_json(
-                self._clients.custom.get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                ALERT_PROVIDER_PLURAL,
-                ref.name,
+            body = read_canary_object(
+                self._clients, ALERT_PROVIDER_PLURAL, "AlertProvider", namespace, ref.name
             )
-        except ApiException as exc:
-            if is_not_found(exc):
-                raise AlertProviderError(f"AlertProvider {where} not found") from exc
-            raise AlertProviderError(f"AlertProvider {where} could not be read: {exc.reason}") from exc
+        except ObjectUnavailable as exc:
+            raise AlertProviderError(str(exc)) from exc
         try:
             provider = AlertProvider.from_body(body)
         except ValidationError as exc:

@@ -28,15 +28,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from canary.api.models import (
-    GROUP,
-    VERSION,
     Canary,
     MetricProviderType,
     MetricTemplate,
     MetricTemplateProvider,
     TemplateRef,
 )
-from canary.kube import KubeClients, call_json, is_not_found
+from canary.kube import KubeClients, ObjectUnavailable, call_json, read_canary_object
 from canary.metrics.addresses import AddressPolicy, display_address, parse_address
 from canary.metrics.base import (
     MetricCheck,
@@ -156,20 +154,11 @@ class KubeTemplateResolver:
         """Template ``ref.namespace`` defaults to the Canary's; its Secret lives next to the template."""
         namespace = ref.namespace or canary.namespace
         try:
-            body = call_json(
-                self._clients.custom.get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                METRIC_TEMPLATE_PLURAL,
-                ref.name,
+            body = read_canary_object(
+                self._clients, METRIC_TEMPLATE_PLURAL, "MetricTemplate", namespace, ref.name
             )
-        except ApiException as exc:
-            if is_not_found(exc):
-                raise MetricTemplateError(f"MetricTemplate {ref.name}.{namespace} not found") from exc
-            raise MetricTemplateError(
-                f"MetricTemplate {ref.name}.{namespace} could not be read: {exc.reason}"
-            ) from exc
+        except ObjectUnavailable as exc:
+            raise MetricTemplateError(str(exc)) from exc
         try:
             template = MetricTemplate.from_body(body)
         except ValueError as exc:

@@ -25,6 +25,7 @@ from canary.api.crdgen import alertprovider_crd
 from canary.api.models import AlertProviderType, AlertSeverity, Canary, ProviderRef
 from canary.core.actions import EmitEvent
 from canary.kube import KubeClients, call_json
+from canary.sandbox.serving import serve
 
 SENDER_LOGGER = "canary.alerts.sender"
 
@@ -72,11 +73,7 @@ async def _serve(rec: Receiver) -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
     runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}"
+    rec.url = f"http://127.0.0.1:{await serve(runner, 0)}"
     yield rec
     await runner.cleanup()
 

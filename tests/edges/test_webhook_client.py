@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from canary.api.models import Canary, CanaryWebhook, Phase, WebhookType
+from canary.sandbox.serving import serve
 from canary.webhooks import WebhookCaller, event_payload, payload
 
 
@@ -42,11 +43,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", rec.handle)
     runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}"
+    rec.url = f"http://127.0.0.1:{await serve(runner, 0)}"
     yield rec
     await runner.cleanup()
 
