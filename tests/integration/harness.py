@@ -30,6 +30,8 @@ from canary.kube import KubeClients, load_clients
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = "podinfo"
 POLL_SECONDS = 0.2
+#: How long an Event may trail the status write it goes with (a loaded CI machine included).
+EVENT_TIMEOUT = 15.0
 T = TypeVar("T")
 
 
@@ -213,6 +215,30 @@ class Cluster:
 
     def event_messages(self, name: str = APP) -> list[str]:
         return [e["message"] for e in self.events(name)]
+
+    def wait_event(self, text: str, timeout: float = EVENT_TIMEOUT, name: str = APP) -> list[str]:
+        """The Canary's Event messages once one contains ``text``.
+
+        Events are posted after the status write (as kube's own controllers do), so a test that
+        has just seen a phase must await the Event that goes with it, not read it at once.
+        """
+        return self.eventually(
+            f"an Event containing {text!r}",
+            lambda: self.event_messages(name),
+            lambda messages: any(text in m for m in messages),
+            timeout,
+        )
+
+    def wait_event_reason(
+        self, reason: str, timeout: float = EVENT_TIMEOUT, name: str = APP
+    ) -> list[dict[str, str]]:
+        """The Canary's Events once one has ``reason``."""
+        return self.eventually(
+            f"an Event with reason {reason}",
+            lambda: self.events(name),
+            lambda events: any(e["reason"] == reason for e in events),
+            timeout,
+        )
 
     def events(self, name: str = APP) -> list[dict[str, str]]:
         """The Canary's Events as `kubectl describe` lists them: type, reason, message."""

@@ -58,7 +58,8 @@ def test_what_the_operator_cannot_drive_is_an_invalid_spec_condition(
     )
     promoted = _condition(status, "Promoted")
     assert promoted["status"] == "False" and expected in promoted["message"], promoted
-    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in cluster.events())
+    events = cluster.wait_event_reason("InvalidSpec")
+    assert all(e["type"] == "Warning" for e in events if e["reason"] == "InvalidSpec")
     _no_route(cluster)
     assert operator.process is not None and operator.process.poll() is None
     # Nothing was set up for it, so its deletion completes at once (no finalizer retries).
@@ -97,7 +98,7 @@ def test_selector_label_too_long_for_the_primary_is_reported(
     message = _condition(status, "ReconcileError")["message"]
     assert f"selector label app={long_value} is too long" in message, message
     assert "shorten it to 55" in message
-    assert any(e["reason"] == "ReconcileError" for e in cluster.events())
+    cluster.wait_event_reason("ReconcileError")
     with pytest.raises(ApiException):
         cluster.deployment("podinfo-primary")
     assert operator.process is not None and operator.process.poll() is None

@@ -54,7 +54,7 @@ def test_bootstrap_creates_primary_services_and_route(cluster: Cluster) -> None:
     assert {"podinfo", "podinfo-primary", "podinfo-canary"} <= services
     promoted = cluster.condition("Promoted")
     assert (promoted["status"], promoted["reason"]) == ("True", "Initialized")
-    assert any("Initialization done" in m for m in cluster.event_messages())
+    cluster.wait_event("Initialization done")
     # The route the operator wrote is valid for a real cluster's Gateway API CRD.
     jsonschema.validate(cluster.route(), httproute_schema("v1"))
 
@@ -81,9 +81,8 @@ def test_good_release_is_promoted_and_kubectl_wait_returns(cluster: Cluster) -> 
         "request-success-rate": "Successful",
         "request-duration": "Successful",
     }
-    messages = cluster.event_messages()
+    messages = cluster.wait_event("Promotion completed")
     assert any("Advance podinfo" in m and "weight 50" in m for m in messages), messages
-    assert any("Promotion completed" in m for m in messages), messages
     print(f"good release promoted in {time.monotonic() - started:.1f}s")
 
 
@@ -101,9 +100,8 @@ def test_bad_release_is_rolled_back(cluster: Cluster) -> None:
     checks = {c["name"]: c for c in status["checks"]}
     assert checks["request-success-rate"]["verdict"] == "Failed"
     assert checks["request-success-rate"]["value"] < 99
-    messages = cluster.event_messages()
+    messages = cluster.wait_event("Rolling back")
     assert any("Halt" in m and "request-success-rate" in m for m in messages), messages
-    assert any("Rolling back" in m for m in messages), messages
 
 
 def test_new_revision_during_analysis_restarts_it(cluster: Cluster) -> None:
@@ -117,7 +115,7 @@ def test_new_revision_during_analysis_restarts_it(cluster: Cluster) -> None:
         lambda s: (s.get("revision") or {}).get("image") == newer,
         30,
     )
-    assert any("Restarting analysis" in m for m in cluster.event_messages())
+    cluster.wait_event("Restarting analysis")
     cluster.wait_phase("Succeeded", RELEASE_TIMEOUT)
     assert cluster.image_of("podinfo-primary") == newer
     advances = [m for m in cluster.event_messages() if m.startswith("Advance") and m.endswith("weight 20")]

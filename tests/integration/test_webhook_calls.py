@@ -146,7 +146,7 @@ def test_every_hook_is_called_at_its_point_and_gates_hold_until_opened(
     assert receiver.bodies("/post-rollout")[0]["phase"] == "Succeeded"
     events = [body["metadata"]["eventMessage"] for body in receiver.bodies("/event")]
     assert any(message.startswith("New revision detected!") for message in events), events
-    messages = cluster.event_messages()
+    messages = cluster.wait_event("Confirm-promotion check approve-promotion passed")
     assert any(
         m.startswith("Halt podinfo.") and "waiting for approval approve-rollout" in m for m in messages
     )
@@ -188,7 +188,7 @@ def test_flagger_loadtester_gate_and_rollback_unchanged(cluster: Cluster, sandbo
     assert failed["lastFailedRevision"]["message"] == "rollback webhook rollback signalled a rollback"
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE
     assert cluster.route_weights()["podinfo-canary"] == 0
-    assert any("manual webhook invoked" in m for m in cluster.event_messages())
+    cluster.wait_event("manual webhook invoked")
 
 
 def test_a_gate_that_never_opens_fails_the_release_after_max_wait(cluster: Cluster) -> None:
