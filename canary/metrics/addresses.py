@@ -155,6 +155,8 @@ class AddressPolicy:
     always: tuple[str, ...] = field(default_factory=tuple)
     option: str = "--metrics-address-allow"
     """The operator option that sets the list, named in refusals."""
+    noun: str = "address"
+    """What refusals call the refused thing (``address``, ``url``)."""
 
     def __post_init__(self) -> None:
         for entry in self.entries:
@@ -164,10 +166,14 @@ class AddressPolicy:
 
     @classmethod
     def of(
-        cls, entries: Iterable[str], always: Iterable[str] = (), option: str = "--metrics-address-allow"
+        cls,
+        entries: Iterable[str],
+        always: Iterable[str] = (),
+        option: str = "--metrics-address-allow",
+        noun: str = "address",
     ) -> AddressPolicy:
         """A policy from any iterables of entries and always-allowed addresses."""
-        return cls(tuple(entries), tuple(always), option)
+        return cls(tuple(entries), tuple(always), option, noun)
 
     def refusal(self, address: str) -> str | None:
         """The ERROR message when ``address`` must not be queried, else None.
@@ -189,4 +195,4 @@ class AddressPolicy:
                 continue
         if any(_entry_allows(entry, url) for entry in self.entries):
             return None
-        return f"address {url} not allowed by the operator's {self.option}"
+        return f"{self.noun} {url} not allowed by the operator's {self.option}"

@@ -282,6 +282,7 @@ class Reconciler:
                 f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
             ) from exc
         self._post_events(body, decision.actions, logger)
+        self._notify(body, canary, decision, logger)
 
     # ------------------------------------------------------------------ apply
 
@@ -429,22 +430,18 @@ class Reconciler:
         logger: Logger,
     ) -> None:
         outcome: HookOutcome = await self.webhooks.call(hook, type_, payload_body)
-        if outcome.ok:
-            if type_ is WebhookType.POST_ROLLOUT:
-                kopf.event(
-                    _as_body(body),
-                    type="Normal",
-                    reason="Synced",
-                    message=f"Post-rollout check {hook.name} passed",
-                )
-            return
-        logger.warning("%s hook %s failed: %s", type_.value, hook.name, outcome.message)
-        if type_ is WebhookType.POST_ROLLOUT:
+        if not outcome.ok:
+            logger.warning("%s hook %s failed: %s", type_.value, hook.name, outcome.message)
+        if type_ is WebhookType.POST_ROLLOUT:  # Flagger's wording, one Event either way
             kopf.event(
                 _as_body(body),
-                type="Warning",
+                type="Normal" if outcome.ok else "Warning",
                 reason="Synced",
-                message=f"Post-rollout hook {hook.name} failed {outcome.message}",
+                message=(
+                    f"Post-rollout check {hook.name} passed"
+                    if outcome.ok
+                    else f"Post-rollout hook {hook.name} failed {outcome.message}"
+                ),
             )
 
     def _provider(self) -> str:

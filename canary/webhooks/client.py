@@ -81,7 +81,7 @@ class WebhookCaller:
     """Calls a Canary's webhooks; holds only the operator-wide allow-list."""
 
     def __init__(self, allow: tuple[str, ...] = ()) -> None:
-        self.policy = AddressPolicy.of(allow, option="--webhook-url-allow")
+        self.policy = AddressPolicy.of(allow, option="--webhook-url-allow", noun="url")
 
     async def ask(
         self, canary: Canary, type_: WebhookType, phase: Phase, revision: str | None
@@ -122,8 +122,7 @@ class WebhookCaller:
             parse_address(url)
         except ValueError:
             return "url not allowed by the operator's --webhook-url-allow (it cannot be checked)"
-        refusal = self.policy.refusal(url)
-        return refusal.replace("address", "url", 1) if refusal else None
+        return self.policy.refusal(url)
 
     async def _post_with_retries(
         self, hook: CanaryWebhook, body: Mapping[str, Any], timeout: float

@@ -6,6 +6,7 @@ questions) and decides again, exactly as the reconciler does.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -51,7 +52,7 @@ def run(
                 for h in spec.analysis.webhooks or []
                 if h.effective_type is type_
             )
-        obs = Observation(**{**obs.__dict__, "hooks": given})
+        obs = dataclasses.replace(obs, hooks=given)
         decision = decide(spec, before, obs)
     raise AssertionError(f"decide kept asking: {decision.asks}")
 

@@ -124,6 +124,7 @@ def test_every_hook_is_called_at_its_point_and_gates_hold_until_opened(
     cluster.wait_phase("Succeeded", 60)
     assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
     cluster.eventually("post-rollout call", lambda: receiver.bodies("/post-rollout"), bool, 20)
+    cluster.wait_event("Post-rollout check notify passed")
 
     paths = receiver.paths()
     first = {path: paths.index(path) for path in dict.fromkeys(paths)}
