@@ -30,6 +30,7 @@ __all__ = [
     "MissingUidError",
     "call_json",
     "drop_owner_references",
+    "instrument",
     "is_conflict",
     "is_not_found",
     "load_clients",
@@ -59,6 +60,7 @@ class KubeClients:
     core: client.CoreV1Api
     custom: client.CustomObjectsApi
     autoscaling: client.AutoscalingV2Api
+    coordination: client.CoordinationV1Api
 
     @classmethod
     def from_api_client(cls, api: client.ApiClient) -> KubeClients:
@@ -69,11 +71,40 @@ class KubeClients:
             core=client.CoreV1Api(api),
             custom=client.CustomObjectsApi(api),
             autoscaling=client.AutoscalingV2Api(api),
+            coordination=client.CoordinationV1Api(api),
         )
 
     def close(self) -> None:
         """Release the connection pool (the operator calls this on shutdown)."""
         self.api.close()
+
+
+#: The Kubernetes verb each HTTP method stands for, in request metrics (a list is a ``get`` too).
+_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def instrument(clients: KubeClients, observe: Callable[[str, str], None]) -> None:
+    """Report every request the clients make as ``observe(verb, code)``; code is the HTTP status or ``error``.
+
+    Wraps the REST client's single ``request`` method, which every typed call goes through.
+    """
+    rest = clients.api.rest_client
+    send = rest.request
+
+    def request(method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        verb = _VERBS.get(method.upper(), method.lower())
+        try:
+            response = send(method, url, *args, **kwargs)
+        except ApiException as exc:
+            observe(verb, str(exc.status))
+            raise
+        except Exception:
+            observe(verb, "error")
+            raise
+        observe(verb, str(response.status))
+        return response
+
+    rest.request = request  # type: ignore[method-assign]
 
 
 def load_configuration(kubeconfig: str | None = None) -> client.Configuration:

@@ -9,6 +9,9 @@ from typing import Any
 
 from canary.metrics.addresses import ALLOW_ENV_VAR, allow_entry_error, split_allow_env
 from canary.operator.config import DEFAULT_PROMETHEUS_URL
+from canary.operator.leader import DEFAULT_LEASE_NAME, ElectionTimings
+from canary.operator.logs import LOG_FORMATS, LOG_LEVELS
+from canary.operator.probes import DEFAULT_METRICS_PORT
 from canary.routers.factory import DEFAULT_PROVIDER, SUPPORTED_PROVIDERS
 from canary.webhooks.client import WEBHOOK_ALLOW_ENV_VAR
 
@@ -80,20 +83,67 @@ def add_parser(subparsers: Any) -> None:
         choices=SUPPORTED_PROVIDERS,
         help="router for Canaries without spec.provider, like Flagger's -mesh-provider (default: %(default)s)",
     )
-    parser.add_argument(
-        "--peering",
+    serving = parser.add_argument_group("metrics, probes and logs")
+    serving.add_argument(
+        "--metrics-port",
+        metavar="PORT",
+        type=_port,
+        default=DEFAULT_METRICS_PORT,
+        help="serve /metrics, /healthz and /readyz on this port; 0 picks a free one (default: %(default)s)",
+    )
+    serving.add_argument(
+        "--metrics-bind-address",
+        metavar="HOST",
+        default="0.0.0.0",
+        help="address the metrics port listens on (default: %(default)s)",
+    )
+    serving.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="(default: %(default)s)")
+    serving.add_argument("--log-level", choices=LOG_LEVELS, default="info", help="(default: %(default)s)")
+    serving.add_argument("-v", "--verbose", action="store_true", help="same as --log-level debug")
+    election = parser.add_argument_group(
+        "high availability",
+        "Run several replicas with --leader-elect: the one holding a coordination.k8s.io Lease runs the "
+        "controllers, the others stand by and take over within the lease duration if it dies.",
+    )
+    election.add_argument("--leader-elect", action="store_true", help="take part in leader election")
+    election.add_argument(
+        "--leader-election-namespace",
+        metavar="NS",
+        default=None,
+        help="namespace of the Lease (default: $POD_NAMESPACE, else the in-cluster namespace, else default)",
+    )
+    election.add_argument(
+        "--leader-election-id",
         metavar="NAME",
-        help="coordinate with other replicas through this KopfPeering object (HA); default: standalone",
+        default=DEFAULT_LEASE_NAME,
+        help="Lease name (default: %(default)s)",
     )
-    parser.add_argument(
-        "--liveness", metavar="URL", help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz"
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    defaults = ElectionTimings()
+    for flag, value, what in (
+        (
+            "lease-duration",
+            defaults.lease_duration,
+            "how long a standby waits before taking a Lease not renewed",
+        ),
+        (
+            "renew-deadline",
+            defaults.renew_deadline,
+            "how long the leader keeps trying to renew before it stops",
+        ),
+        ("retry-period", defaults.retry_period, "time between tries to acquire or renew"),
+    ):
+        election.add_argument(
+            f"--leader-election-{flag}",
+            metavar="SECONDS",
+            type=_seconds,
+            default=value,
+            help=f"{what} (default: %(default)ss)",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
     from canary.operator.config import OperatorConfig
-    from canary.operator.runner import run_operator
+    from canary.operator.runner import LeaderElection, RunOptions, run_operator
 
     allow = tuple(args.metrics_address_allow or split_allow_env(os.environ.get(ALLOW_ENV_VAR)))
     try:
@@ -110,10 +160,57 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"canary operator: {exc}", file=sys.stderr)
         return 2
-    return run_operator(
-        config,
+    election = None
+    if args.leader_elect:
+        try:
+            timings = ElectionTimings(
+                args.leader_election_lease_duration,
+                args.leader_election_renew_deadline,
+                args.leader_election_retry_period,
+            )
+        except ValueError as exc:
+            print(f"canary operator: {exc}", file=sys.stderr)
+            return 2
+        election = LeaderElection(
+            namespace=args.leader_election_namespace or _own_namespace(),
+            name=args.leader_election_id,
+            timings=timings,
+        )
+    options = RunOptions(
         namespaces=tuple(args.namespace),
-        peering_name=args.peering,
-        liveness_endpoint=args.liveness,
-        verbose=args.verbose,
+        metrics_host=args.metrics_bind_address,
+        metrics_port=args.metrics_port,
+        log_format=args.log_format,
+        log_level="debug" if args.verbose else args.log_level,
+        leader_election=election,
     )
+    return run_operator(config, options)
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port")
+    return port
+
+
+def _seconds(value: str) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number of seconds")
+    return seconds
+
+
+#: Where a pod finds its own namespace (the ServiceAccount token volume).
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str:
+    """The Lease's default namespace: the operator's own, as client-go's in-cluster config finds it."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(IN_CLUSTER_NAMESPACE_FILE) as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"

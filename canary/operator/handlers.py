@@ -11,6 +11,7 @@ from canary.api.models import GROUP, MANUAL_REQUESTS, PLURAL, VERSION, request_a
 from canary.operator.config import Logger, OperatorConfig
 from canary.operator.login import login
 from canary.operator.reconciler import Reconciler
+from canary.operator.recorder import Recorder
 
 #: Back-off after an exception the reconciler did not anticipate (its own errors retry sooner).
 UNEXPECTED_ERROR_DELAY = 5.0
@@ -27,7 +28,7 @@ def _reconciler(memo: Any) -> Reconciler:
     """One reconciler per operator process, built lazily on first use (clients need the login done)."""
     if "reconciler" not in memo:
         config: OperatorConfig = memo["config"]
-        memo["reconciler"] = Reconciler.from_config(config)
+        memo["reconciler"] = Reconciler.from_config(config, memo.get("recorder"))
     reconciler: Reconciler = memo["reconciler"]
     return reconciler
 
@@ -143,9 +144,9 @@ async def finalize_canary(*, body: kopf.Body, memo: Any, logger: Logger, **_: An
     await _reconciler(memo).finalize(body=dict(body), logger=logger)
 
 
-def operator_memo(config: OperatorConfig) -> kopf.Memo:
-    """The operator-wide memo: the configuration and the daemons' wake-up events."""
-    return kopf.Memo(config=config, wakeups={})
+def operator_memo(config: OperatorConfig, recorder: Recorder | None = None) -> kopf.Memo:
+    """The operator-wide memo: the configuration, the metrics recorder and the daemons' wake-up events."""
+    return kopf.Memo(config=config, recorder=recorder, wakeups={})
 
 
 def build_registry() -> kopf.OperatorRegistry:

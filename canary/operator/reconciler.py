@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -32,6 +33,7 @@ from canary.api.models import (
     ConditionStatus,
     Phase,
     WebhookType,
+    parse_time,
     request_annotation,
 )
 from canary.core import machine
@@ -50,9 +52,10 @@ from canary.core.actions import (
 from canary.core.conditions import set_condition
 from canary.core.hooks import HookOutcome, hooks_of, payload_phase
 from canary.core.observations import CanaryRef, Measurement, Observation
-from canary.kube import KubeClients, is_not_found, load_clients
+from canary.kube import KubeClients, instrument, is_not_found, load_clients
 from canary.metrics.analysis import measure_checks
 from canary.operator.config import Logger, OperatorConfig
+from canary.operator.recorder import Recorder
 from canary.routers.base import Router, RouterError
 from canary.routers.factory import router_for
 from canary.targets.base import Target, TargetError
@@ -86,11 +89,16 @@ class Reconciler:
     """Runs ticks for any Canary; holds only clients and configuration, never progress."""
 
     def __init__(
-        self, clients: KubeClients, config: OperatorConfig, clock: Callable[[], datetime] = utcnow
+        self,
+        clients: KubeClients,
+        config: OperatorConfig,
+        clock: Callable[[], datetime] = utcnow,
+        recorder: Recorder | None = None,
     ) -> None:
         self.clients = clients
         self.config = config
         self.clock = clock
+        self.recorder = recorder or Recorder()
         self._failures: dict[tuple[str, str], int] = {}
         """Consecutive failed ticks per Canary: only paces retries, never decides anything."""
         self.webhooks = WebhookCaller(config.webhook_url_allow)
@@ -99,8 +107,12 @@ class Reconciler:
         """Event and post-rollout hook calls in flight (kept referenced until they end)."""
 
     @classmethod
-    def from_config(cls, config: OperatorConfig) -> Reconciler:
-        return cls(load_clients(config.kubeconfig), config)
+    def from_config(cls, config: OperatorConfig, recorder: Recorder | None = None) -> Reconciler:
+        """The operator's reconciler: its API requests are counted in the recorder's metrics."""
+        clients = load_clients(config.kubeconfig)
+        reconciler = cls(clients, config, recorder=recorder)
+        instrument(clients, reconciler.recorder.count_kube_request)
+        return reconciler
 
     # ------------------------------------------------------------------ ticks
 
@@ -113,25 +125,39 @@ class Reconciler:
         owns it and the others stand aside. Never raises for one Canary's trouble: an error of
         any kind becomes a back-off and, when it persists, a condition and an Event.
         """
+        started = time.monotonic()
+        completed = False
+        try:
+            delay, completed = await self._tick(name, namespace, logger, claims)
+            return delay
+        finally:
+            self.recorder.observe_reconcile(time.monotonic() - started, ok=completed, ended=self.clock())
+
+    async def _tick(
+        self, name: str, namespace: str, logger: Logger, claims: Collection[Claim]
+    ) -> tuple[float, bool]:
+        """:meth:`tick`'s work; also says whether the tick completed (False: it will be retried)."""
         body = await asyncio.to_thread(self._read_canary, name, namespace)
         if body is None or body.get("metadata", {}).get("deletionTimestamp"):
-            return self.config.max_tick_seconds  # deletion is the finalizer's job alone
+            self.recorder.forget(namespace, name)
+            return self.config.max_tick_seconds, True  # deletion is the finalizer's job alone
         try:
             canary = Canary.from_body(body)
         except ValidationError as exc:
             await self._report_invalid(body, _validation_message(exc), logger)
-            return self.config.max_tick_seconds
+            return self.config.max_tick_seconds, True
         except Exception as exc:  # a parser bug must not become a crash loop
             await self._report_invalid(body, f"invalid Canary: {_short(exc)}", logger)
-            return self.config.max_tick_seconds
+            return self.config.max_tick_seconds, True
         try:
             edges = Edges(
                 target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
             )
         except (TargetError, RouterError) as exc:
             await self._report_invalid(body, str(exc), logger)
-            return self.config.max_tick_seconds
+            return self.config.max_tick_seconds, True
 
+        started = time.monotonic()
         now = self.clock()
         try:
             observation = await self._observe(canary, edges, now, _owner(canary, claims))
@@ -140,15 +166,30 @@ class Reconciler:
             written = _without_reconcile_error(decision.status)
             await asyncio.to_thread(self._write_status, canary, body, written)
         except (ApiException, TargetError, RouterError, HTTPError) as exc:
-            return await self._retry_later(body, exc, logger)
+            return await self._retry_later(body, exc, logger), False
         except Exception as exc:  # a bug in one Canary's tick: back off, say so, keep the daemon alive
             logger.exception("unexpected error reconciling %s.%s", name, namespace)
-            return await self._retry_later(body, exc, logger)
+            return await self._retry_later(body, exc, logger), False
         self._failures.pop((namespace, name), None)
+        self._record(canary, observation, written, time.monotonic() - started)
         self._post_events(body, decision.actions, logger)
         self._notify(body, canary, decision, logger)
         delay = machine.next_tick_in(canary.spec, decision.status, self.clock())
-        return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds)
+        return min(max(delay, self.config.min_tick_seconds), self.config.max_tick_seconds), True
+
+    def _record(
+        self, canary: Canary, observation: Observation, written: CanaryStatus, seconds: float
+    ) -> None:
+        """Publish a completed tick: the Canary's gauges, and for an analysis step its timing."""
+        self.recorder.record_canary(canary, canary.status, written)
+        if observation.checks is None:
+            return
+        self.recorder.count_queries(observation.checks)
+        self.recorder.observe_analysis(canary, seconds)
+        started = canary.status.step_started_at if canary.status else None
+        if started:
+            due = parse_time(started) + canary.spec.analysis_interval
+            self.recorder.observe_lateness((observation.now - due).total_seconds())
 
     async def _decide(self, canary: Canary, observation: Observation, logger: Logger) -> machine.Decision:
         """Decide, calling the webhooks the core asks for and deciding again with their answers.
@@ -281,6 +322,7 @@ class Reconciler:
             raise kopf.TemporaryError(
                 f"finalizing {canary.name}: {_short(exc)}", delay=RETRY_SECONDS
             ) from exc
+        self.recorder.forget(canary.namespace, canary.name)
         self._post_events(body, decision.actions, logger)
         self._notify(body, canary, decision, logger)
 

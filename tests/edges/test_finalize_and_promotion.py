@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -120,7 +121,7 @@ def test_promote_rechecks_the_revision_on_every_conflict_retry(kube: KubeClients
     target_for(canary, kube).initialize(canary)
     analysed = _set_image(kube, "podinfo:2")
     racing = _RacingApps(kube.apps, kube)
-    clients = KubeClients(kube.api, racing, kube.core, kube.custom, kube.autoscaling)  # type: ignore[arg-type]
+    clients = dataclasses.replace(kube, apps=racing)  # type: ignore[arg-type]
     with pytest.raises(StaleRevisionError):
         DeploymentTarget(clients).promote(canary, analysed)
     assert racing.replace_calls == 1, "first write lost the race (409); the retry saw the new template"

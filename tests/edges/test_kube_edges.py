@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -286,7 +287,7 @@ class _ForbiddenAutoscaling:
 def test_observe_treats_forbidden_hpa_listing_as_none(kube: KubeClients) -> None:
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body(replicas=2))
     canary = _create_canary(kube)
-    clients = KubeClients(kube.api, kube.apps, kube.core, kube.custom, _ForbiddenAutoscaling())  # type: ignore[arg-type]
+    clients = dataclasses.replace(kube, autoscaling=_ForbiddenAutoscaling())  # type: ignore[arg-type]
     observation = target_for(canary, clients).observe(canary)
     assert observation.unreferenced_autoscalers == ()
     assert observation.target.exists
@@ -319,7 +320,7 @@ def test_conflicting_write_is_retried_on_top_of_the_new_version(kube: KubeClient
     router_for(canary, kube).reconcile(canary)
 
     racing = _RacingCustomObjects(kube.custom, kube)
-    clients = KubeClients(kube.api, kube.apps, kube.core, racing, kube.autoscaling)  # type: ignore[arg-type]
+    clients = dataclasses.replace(kube, custom=racing)  # type: ignore[arg-type]
     GatewayAPIRouter(clients).set_routes(canary, 70, 30)
 
     assert racing.replace_calls == 2, "first write answered 409, second succeeded"

@@ -11,12 +11,14 @@ import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -36,36 +38,73 @@ T = TypeVar("T")
 
 
 class OperatorProcess:
-    """`canary operator` as a child process: started, stopped with SIGINT, or killed like a crashed pod."""
+    """`canary operator` as a child process: started, stopped with SIGINT, or killed like a crashed pod.
+
+    It serves its metrics and probes on 127.0.0.1 at a port picked here (``metrics_url``).
+    """
 
     def __init__(
-        self, kubeconfig: str, prometheus_url: str, log_path: Path, env: Mapping[str, str] | None = None
+        self,
+        kubeconfig: str,
+        prometheus_url: str,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        args: Sequence[str] = (),
     ) -> None:
         self.kubeconfig = kubeconfig
         self.prometheus_url = prometheus_url
         self.log_path = log_path
         self.env = dict(env or {})  # added to ours, e.g. the sandbox's proxy_env() for in-cluster URLs
+        self.args = list(args)  # added to ours, e.g. a Deployment's container args
+        self.metrics_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}"
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "canary",
+            "operator",
+            "--kubeconfig",
+            self.kubeconfig,
+            "--prometheus-url",
+            self.prometheus_url,
+            *self.args,
+            "--metrics-bind-address",
+            "127.0.0.1",
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child for its lifetime
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "canary",
-                "operator",
-                "--kubeconfig",
-                self.kubeconfig,
-                "--prometheus-url",
-                self.prometheus_url,
-            ],
+            self.command(),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, **self.env},
         )
         log.close()
+
+    def probe(self, path: str) -> int:
+        """HTTP status of ``/healthz``, ``/readyz`` or ``/metrics`` (0 while nothing listens)."""
+        try:
+            with urllib.request.urlopen(self.metrics_url + path, timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+        except OSError:
+            return 0
+
+    def metrics_text(self) -> str:
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as response:
+            return str(response.read().decode())
 
     def stop(self) -> None:
         if self.process is None:
@@ -91,6 +130,13 @@ class OperatorProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no operator log)"
+
+
+def free_port() -> int:
+    """A loopback port free right now (the child binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def canary(
