@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from harness import Cluster, OperatorProcess, Prometheus, namespace_for
 
 E2E = os.environ.get("CANARY_E2E") == "1"
+#: The scrape job of the operator's /metrics (the name deploy/monitoring's ServiceMonitor gives it).
+OPERATOR_JOB = "canary-operator-metrics"
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,9 @@ def operator(
     # on the sandbox, in-cluster URLs (webhooks, MetricTemplate addresses) go through its proxy
     env = {} if sandbox is None else sandbox.proxy_env()  # type: ignore[attr-defined]
     process = OperatorProcess(kubeconfig, prometheus_url, log, env)
+    if sandbox is not None:  # the sandbox's Prometheus scrapes the operator, as a ServiceMonitor would
+        targets = {f"127.0.0.1:{process.metrics_port}": {"job": OPERATOR_JOB}}
+        sandbox.prometheus.set_targets("operator", targets)  # type: ignore[attr-defined]
     process.start()
     yield process
     process.stop()
