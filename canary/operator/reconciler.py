@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -567,9 +568,21 @@ def _as_body(body: Mapping[str, Any]) -> kopf.Body:
 
 
 def _short(exc: BaseException) -> str:
+    """An API error as the API server worded it (its Status message), not as a raw body."""
     if isinstance(exc, ApiException):
-        return f"{exc.status} {exc.reason}: {str(exc.body)[:300]}"
+        message = _status_message(exc.body) or str(exc.body)[:300]
+        if exc.status == 403:
+            return f"permission denied (check the operator's RBAC): {message}"
+        return f"{exc.status} {exc.reason}: {message}"
     return str(exc)
+
+
+def _status_message(body: Any) -> str:
+    try:
+        status = json.loads(body)
+    except (TypeError, ValueError):
+        return ""
+    return str(status.get("message") or "") if isinstance(status, dict) else ""
 
 
 __all__ = ["Reconciler"]
