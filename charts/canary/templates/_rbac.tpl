@@ -1,0 +1,43 @@
+{{/* What the operator calls, by package: the same rules as deploy/base/clusterrole.yaml
+     (tests/deploy compares the rendered chart with kustomize build). clusterScoped adds the grants
+     that only mean something cluster-wide. */}}
+{{- define "canary.rbacRules" -}}
+- apiGroups: [canary.dev]
+  resources: [canaries]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [canary.dev]
+  resources: [canaries/status]
+  verbs: [get, patch, update]
+- apiGroups: [canary.dev]
+  resources: [canaries/finalizers]
+  verbs: [update]
+- apiGroups: [canary.dev]
+  resources: [metrictemplates, alertproviders]
+  verbs: [get]
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch]
+- apiGroups: [autoscaling]
+  resources: [horizontalpodautoscalers]
+  verbs: [get, list, create, update]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, create, update, patch]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, create, update]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [httproutes]
+  verbs: [get, create, update, patch]
+{{- if .clusterScoped }}
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  verbs: [list, watch]
+{{- end }}
+{{- end }}
