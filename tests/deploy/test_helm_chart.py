@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +20,7 @@ from deploy_support import (
     helm_template,
     is_builtin,
     kustomize,
+    load_all,
     normalized_rules,
     one,
     operator_container,
@@ -242,3 +245,20 @@ def test_rbac_rules_same_in_chart_and_deploy() -> None:
     assert normalized_rules(one(render("defaults"), "Role", lease)["rules"]) == normalized_rules(
         one(kustomize(DEPLOY), "Role", lease)["rules"]
     )
+
+
+def test_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
+    """`helm package` stores what files/crds and files/prometheusrule.yaml link to."""
+    helm("package", str(CHART), "--destination", str(tmp_path))
+    (package,) = tmp_path.glob("canary-*.tgz")
+    with tarfile.open(package) as tar:
+        names = tar.getnames()
+    assert "canary/files/crds/canary.dev_canaries.yaml" in names
+    assert "canary/files/crds/kustomization.yaml" not in names
+    rendered = load_all(
+        helm(
+            "template", "canary", str(package), "-n", "canary-system", "--set", "prometheusRule.enabled=true"
+        ).stdout
+    )
+    assert len(find(rendered, "CustomResourceDefinition")) == 3
+    assert one(rendered, "PrometheusRule")["spec"] == one(render("monitoring"), "PrometheusRule")["spec"]
