@@ -63,8 +63,13 @@ def identity() -> str:
     return os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
 
 
-def configure(settings: kopf.OperatorSettings, *, instance: str) -> None:
-    """kopf settings made explicit: our finalizer and annotation names, Event source, fast API retries."""
+def configure(settings: kopf.OperatorSettings, *, instance: str, namespaces: Sequence[str] = ()) -> None:
+    """kopf settings made explicit: our finalizer and annotation names, Event source, fast API retries.
+
+    kopf's scanning (watching all CRDs and Namespaces to follow changes) is off unless a namespace
+    is a glob pattern: the Canary CRDs ship with the operator, and least privilege means no
+    cluster-wide read of CRDs or Namespaces it does not need.
+    """
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -74,6 +79,7 @@ def configure(settings: kopf.OperatorSettings, *, instance: str) -> None:
     settings.posting.reporting_component = REPORTING_COMPONENT
     settings.posting.reporting_instance = instance
     settings.peering.standalone = True  # one active replica is the Lease's job, not kopf's peering
+    settings.scanning.disabled = not any(set("*?[!") & set(ns) for ns in namespaces)
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 90
     settings.networking.request_timeout = 30
@@ -127,7 +133,7 @@ async def _lead(
     from canary.operator.handlers import build_registry, operator_memo
 
     settings = kopf.OperatorSettings()
-    configure(settings, instance=elector.identity if elector else identity())
+    configure(settings, instance=elector.identity if elector else identity(), namespaces=options.namespaces)
     ready = asyncio.Event()
     operator = asyncio.create_task(
         kopf.operator(
