@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 import requests
 from conftest import OPERATOR_JOB
-from harness import Cluster, OperatorProcess, canary
+from harness import REPO_ROOT, Cluster, OperatorProcess, canary
 
 from canary.demo.manifests import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE
 
 pytestmark = pytest.mark.integration
+DASHBOARD = REPO_ROOT / "dashboards" / "canary-operator.json"
+#: Panels that may rightly be empty after a clean rollout (no API errors, no series to divide).
+MAY_BE_EMPTY = {"Kubernetes API error ratio"}
 
 
 def query(prometheus_url: str, expr: str) -> list[dict[str, Any]]:
@@ -109,3 +112,22 @@ def test_events_name_canary_as_their_source(cluster: Cluster) -> None:
     described = cluster.kubectl("describe", "canary", "podinfo", check=True).stdout
     line = next(line for line in described.splitlines() if "Initialization done" in line)
     assert line.split()[3] == "canary", line  # Type Reason Age From Message
+
+
+def dashboard_panels_without_data(prometheus_url: str, namespace: str) -> list[str]:
+    """Titles of the operator dashboard's panels none of whose queries returns a series."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    empty = []
+    for panel in dashboard["panels"]:
+        results = []
+        for target in panel.get("targets", []):
+            expr = (
+                target["expr"]
+                .replace("$namespace", namespace)
+                .replace("$name", "podinfo")
+                .replace("$__rate_interval", "2m")
+            )
+            results.extend(query(prometheus_url, expr))
+        if panel.get("targets") and not results:
+            empty.append(panel["title"])
+    return empty
