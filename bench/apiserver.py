@@ -47,8 +47,8 @@ UNITS: dict[str, str] = {
 
 NAMESPACE = "bench"
 MERGE_PATCH = "application/merge-patch+json"
-#: Bearer token of the emulator's kubeconfig; the emulator accepts any token.
-HEADERS = {"Accept": "application/json", "Authorization": "Bearer sandbox"}
+#: Raw requests ask for JSON and carry the bearer token of the emulator's admin kubeconfig.
+ACCEPT = {"Accept": "application/json"}
 #: Sequential GETs per timed batch on the keep-alive connection.
 RAW_BATCH = 50
 #: Seconds to wait for one watch event before giving up on it.
@@ -86,13 +86,13 @@ class WatchReader:
     down and unblock the reader at once.
     """
 
-    def __init__(self, server_url: str, path: str) -> None:
+    def __init__(self, server_url: str, path: str, headers: dict[str, str]) -> None:
         self.events: queue.Queue[tuple[int, dict[str, Any]]] = queue.Queue()
         parsed = urllib.parse.urlsplit(server_url)
         self.connection = http.client.HTTPConnection(
             parsed.hostname or "127.0.0.1", parsed.port, timeout=EVENT_TIMEOUT * 4
         )
-        self.connection.request("GET", path, headers=HEADERS)
+        self.connection.request("GET", path, headers=headers)
         self.response = self.connection.getresponse()
         if self.response.status != 200:
             raise RuntimeError(f"watch {path}: HTTP {self.response.status}")
@@ -130,6 +130,15 @@ class WatchReader:
         self.connection.close()
 
 
+def auth_headers(kubeconfig: Path) -> dict[str, str]:
+    """``ACCEPT`` plus the kubeconfig user's bearer token (the emulator refuses anonymous requests)."""
+    import yaml
+
+    users = yaml.safe_load(kubeconfig.read_text()).get("users") or [{}]
+    token = (users[0].get("user") or {}).get("token", "")
+    return {**ACCEPT, "Authorization": f"Bearer {token}"} if token else dict(ACCEPT)
+
+
 def measure(server_url: str, kubeconfig: Path, quick: bool) -> list[Figure]:
     """Run every API figure against a started emulator."""
     from kubernetes import client, config
@@ -137,6 +146,7 @@ def measure(server_url: str, kubeconfig: Path, quick: bool) -> list[Figure]:
 
     objects, budget = (10, 1.0) if quick else (100, 4.0)
     config.load_kube_config(config_file=str(kubeconfig))
+    headers = auth_headers(kubeconfig)
     core = client.CoreV1Api()
     try:
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
@@ -183,7 +193,9 @@ def measure(server_url: str, kubeconfig: Path, quick: bool) -> list[Figure]:
         Figure(LIST, ms(results[LIST]), "ms", len(results[LIST]), f"{created + 1} objects per list"),
     ]
     try:
-        watch_ms = [ns / 1e6 for ns in measure_watch(server_url, patch, 10 if quick else 300, budget)]
+        watch_ms = [
+            ns / 1e6 for ns in measure_watch(server_url, headers, patch, 10 if quick else 300, budget)
+        ]
     except Exception as exc:
         figures += unavailable(f"{type(exc).__name__}: {exc}", (WATCH, WATCH_P99))
     else:
@@ -191,7 +203,7 @@ def measure(server_url: str, kubeconfig: Path, quick: bool) -> list[Figure]:
         figures.append(Figure(WATCH, median(watch_ms), "ms", len(watch_ms), note))
         figures.append(Figure(WATCH_P99, percentile(watch_ms, 99), "ms", len(watch_ms), "same samples"))
     try:
-        per_request = measure_raw_gets(server_url, names[0], quick, budget)
+        per_request = measure_raw_gets(server_url, headers, names[0], quick, budget)
     except Exception as exc:
         return figures + unavailable(f"{type(exc).__name__}: {exc}", (RAW_RATE, CLIENT_OVERHEAD))
     raw_rate = 1.0 / median(per_request)
@@ -202,7 +214,9 @@ def measure(server_url: str, kubeconfig: Path, quick: bool) -> list[Figure]:
     return figures
 
 
-def measure_watch(server_url: str, patch: Callable[[], Any], count: int, budget: float) -> list[int]:
+def measure_watch(
+    server_url: str, headers: dict[str, str], patch: Callable[[], Any], count: int, budget: float
+) -> list[int]:
     """Nanoseconds from each merge-patch returning to its MODIFIED event arriving on an open watch."""
     current = patch()
     query = urllib.parse.urlencode(
@@ -213,7 +227,7 @@ def measure_watch(server_url: str, patch: Callable[[], Any], count: int, budget:
             "timeoutSeconds": "60",
         }
     )
-    reader = WatchReader(server_url, f"/api/v1/namespaces/{NAMESPACE}/configmaps?{query}")
+    reader = WatchReader(server_url, f"/api/v1/namespaces/{NAMESPACE}/configmaps?{query}", headers)
     latencies: list[int] = []
     deadline = time.monotonic() + budget
     try:
@@ -229,7 +243,9 @@ def measure_watch(server_url: str, patch: Callable[[], Any], count: int, budget:
     return latencies
 
 
-def measure_raw_gets(server_url: str, name: str, quick: bool, budget: float) -> list[float]:
+def measure_raw_gets(
+    server_url: str, headers: dict[str, str], name: str, quick: bool, budget: float
+) -> list[float]:
     """Seconds per sequential GET over one keep-alive connection, one value per batch."""
     parsed = urllib.parse.urlsplit(server_url)
     connection = http.client.HTTPConnection(
@@ -238,7 +254,7 @@ def measure_raw_gets(server_url: str, name: str, quick: bool, budget: float) -> 
     path = f"/api/v1/namespaces/{NAMESPACE}/configmaps/{name}"
 
     def get() -> None:
-        connection.request("GET", path, headers=HEADERS)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         if response.status != 200:

@@ -40,6 +40,7 @@ class DataPlane:
         api_url: str,
         registry: BackendRegistry,
         *,
+        token: str = "",
         rps: float = 50.0,
         port: int = 0,
         services: Sequence[tuple[str, str]] = (),
@@ -48,7 +49,7 @@ class DataPlane:
         max_in_flight: int = 256,
         resync: float = 1.0,
     ) -> None:
-        self.client = KubeClient(api_url)
+        self.client = KubeClient(api_url, token=token)
         self.registry = registry
         self.rps = rps
         self.port = port

@@ -38,10 +38,14 @@ def resource_path(
 
 
 class KubeClient:
-    """get/list/create/patch/patch_status/delete/watch against one API server base url."""
+    """get/list/create/patch/patch_status/delete/watch against one API server base url.
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    ``token`` is sent as ``Authorization: Bearer`` (the emulator refuses anonymous requests).
+    """
+
+    def __init__(self, base_url: str, *, token: str = "", timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
+        self.token = token
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
 
@@ -54,9 +58,10 @@ class KubeClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=8), headers={"Accept": "application/json"}
-            )
+            headers = {"Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=8), headers=headers)
         return self._session
 
     async def close(self) -> None:

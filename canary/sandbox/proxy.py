@@ -118,13 +118,14 @@ class ClusterProxy:
         api_url: str,
         registry: BackendRegistry,
         *,
+        token: str = "",
         prometheus_url: str = "",
         loadtester_url: str = "",
         telemetry: IstioTelemetry | None = None,
         port: int = 0,
         timeout: float = 120.0,
     ) -> None:
-        self.client = KubeClient(api_url)
+        self.client = KubeClient(api_url, token=token)
         self.registry = registry
         self.prometheus_url = prometheus_url  # read per request: may be set after start()
         self.loadtester_url = loadtester_url

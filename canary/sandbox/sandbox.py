@@ -144,7 +144,7 @@ class Sandbox:
         self.workdir.mkdir(parents=True, exist_ok=True)
         await self.api.start()
         self._stops.append(self.api.stop)
-        async with KubeClient(self.api.url) as client:
+        async with KubeClient(self.api.url, token=self.api.admin_token) as client:
             installed = await install_crds(client, sandbox_crds())
             for namespace in self.namespaces:
                 with contextlib.suppress(ApiError):  # 409: the emulator may create it itself
@@ -153,13 +153,18 @@ class Sandbox:
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
         self.controller = WorkloadController(
-            self.api.url, self.registry, ready_delay=self.ready_delay, log_dir=logs
+            self.api.url,
+            self.registry,
+            token=self.api.admin_token,
+            ready_delay=self.ready_delay,
+            log_dir=logs,
         )
         await self.controller.start()
         self._stops.append(self.controller.stop)
         self._dataplane = DataPlane(
             self.api.url,
             self.registry,
+            token=self.api.admin_token,
             rps=self.rps,
             port=self.dataplane_port,
             services=self.services,
@@ -174,6 +179,7 @@ class Sandbox:
         self.proxy = ClusterProxy(
             self.api.url,
             self.registry,
+            token=self.api.admin_token,
             prometheus_url=self.prometheus.url,
             telemetry=self._dataplane.telemetry,
         )
@@ -243,6 +249,19 @@ class SandboxThread:
             return await coro
 
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
+
+    def service_account_kubeconfig(
+        self, namespace: str, name: str, path: Path | str, *, expiration_seconds: int = 3600
+    ) -> Path:
+        """Write a kubeconfig that authenticates as ServiceAccount ``namespace/name`` (a TokenRequest
+        token; the ServiceAccount must exist), for least-privilege runs; the admin's is ``kubeconfig_path``."""
+        api = self.sandbox.api
+
+        async def token() -> str:
+            return api.service_account_token(namespace, name, expiration_seconds)
+
+        api.write_kubeconfig(path, namespace, token=self.call(token()))
+        return Path(path)
 
     def start(self) -> SandboxThread:
         self._thread.start()

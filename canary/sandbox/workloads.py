@@ -372,11 +372,12 @@ class WorkloadController:
         api_url: str,
         registry: BackendRegistry | None = None,
         *,
+        token: str = "",
         ready_delay: float = 1.0,
         resync: float = 1.0,
         log_dir: Path | None = None,
     ) -> None:
-        self.client = KubeClient(api_url)
+        self.client = KubeClient(api_url, token=token)
         self.registry = registry if registry is not None else BackendRegistry()
         self.ready_delay = ready_delay
         self.resync = resync

@@ -96,9 +96,11 @@ TEST_CRD: dict[str, Any] = {
 class Http:
     """Thin raw-HTTP helper for calls the typed client cannot express (odd content types, watches)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str = "") -> None:
         self.url = url
         self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
 
     def request(
         self, method: str, path: str, body: Any = None, ctype: str = "application/json", **kw: Any
@@ -140,7 +142,7 @@ def kubeconfig(api_server: ApiServerThread, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def http(api_server: ApiServerThread) -> Http:
-    return Http(api_server.url)
+    return Http(api_server.url, api_server.admin_token)
 
 
 @pytest.fixture

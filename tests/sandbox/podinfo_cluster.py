@@ -24,8 +24,13 @@ PRIMARY_VERSION, CANARY_VERSION = "6.0.0", "6.1.0"
 PORT = 9898
 
 
+def admin(sb: SandboxThread) -> dict[str, str]:
+    """The sandbox admin's bearer token header, for raw requests to its API server."""
+    return {"Authorization": f"Bearer {sb.api.admin_token}"}
+
+
 def create(sb: SandboxThread, path: str, body: dict[str, Any]) -> None:
-    resp = requests.post(sb.api_url + path, json=body, timeout=10)
+    resp = requests.post(sb.api_url + path, json=body, headers=admin(sb), timeout=10)
     assert resp.status_code == 201, resp.text
 
 

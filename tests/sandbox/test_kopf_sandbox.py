@@ -21,8 +21,9 @@ THINGS = "/apis/test.canary.dev/v1/namespaces/default/things"
 class Operator:
     """kopf in its own thread and loop; ``seen`` records the handler calls."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.url = url
+        self.token = token
         self.seen: list[tuple[str, str]] = []
         self.registry = kopf.OperatorRegistry()
         self.loop = asyncio.new_event_loop()
@@ -36,7 +37,7 @@ class Operator:
 
         @kopf.on.login(registry=reg)
         def login(**_: Any) -> kopf.ConnectionInfo:
-            return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token="sandbox")
+            return kopf.ConnectionInfo(server=url, insecure=True, scheme="Bearer", token=self.token)
 
         @kopf.on.startup(registry=reg)
         def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -91,7 +92,7 @@ class Operator:
 
 @pytest.fixture
 def operator(api_server: ApiServerThread, thing_crd: dict[str, Any]) -> Iterator[Operator]:
-    op = Operator(api_server.url)
+    op = Operator(api_server.url, api_server.admin_token)
     op.start()
     yield op
     op.stop()

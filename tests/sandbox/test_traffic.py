@@ -153,18 +153,22 @@ def test_virtualservice_ingress_and_service_resolvers() -> None:
 
 
 class Api:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self.url = url
+        self.auth = {"Authorization": f"Bearer {token}"}
 
     def create(self, path: str, body: JSON) -> JSON:
-        resp = requests.post(self.url + path, json=body, timeout=10)
+        resp = requests.post(self.url + path, json=body, headers=self.auth, timeout=10)
         assert resp.status_code in (200, 201), resp.text
         result: JSON = resp.json()
         return result
 
     def patch(self, path: str, body: JSON) -> None:
         resp = requests.patch(
-            self.url + path, json=body, headers={"Content-Type": "application/merge-patch+json"}, timeout=10
+            self.url + path,
+            json=body,
+            headers={"Content-Type": "application/merge-patch+json", **self.auth},
+            timeout=10,
         )
         assert resp.status_code == 200, resp.text
 
@@ -181,7 +185,7 @@ class Traffic:
 def traffic() -> Iterator[Traffic]:
     assert os.path.exists(PROMETHEUS_BIN), f"{PROMETHEUS_BIN} missing: run `make install`"
     with SandboxThread(rps=RPS, ready_delay=0.2) as sb:
-        api = Api(sb.api_url)
+        api = Api(sb.api_url, sb.api.admin_token)
         api.create("/api/v1/namespaces", {"metadata": {"name": NS}})
         for name, image in (
             ("podinfo-primary", "ghcr.io/acme/podinfo:6.0.0"),
@@ -262,7 +266,7 @@ def test_demo_apps_are_scraped_too(traffic: Traffic) -> None:
 
 
 def test_route_change_takes_effect(traffic: Traffic) -> None:
-    Api(traffic.sb.api_url).patch(
+    Api(traffic.sb.api_url, traffic.sb.api.admin_token).patch(
         f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/podinfo",
         {"spec": httproute(0, 100)["spec"]},
     )

@@ -94,9 +94,9 @@ class Cluster:
 async def cluster() -> AsyncIterator[Cluster]:
     api = ApiServer()
     url = await api.start()
-    controller = WorkloadController(url, ready_delay=0.2, resync=0.5)
+    controller = WorkloadController(url, token=api.admin_token, ready_delay=0.2, resync=0.5)
     await controller.start()
-    client = KubeClient(url)
+    client = KubeClient(url, token=api.admin_token)
     try:
         yield Cluster(client, controller)
     finally:
@@ -229,9 +229,9 @@ async def test_hpa_min_replicas_and_delete(cluster: Cluster) -> None:
 async def test_stop_leaves_no_processes() -> None:
     api = ApiServer()
     url = await api.start()
-    controller = WorkloadController(url, ready_delay=0.0)
+    controller = WorkloadController(url, token=api.admin_token, ready_delay=0.0)
     await controller.start()
-    async with KubeClient(url) as client:
+    async with KubeClient(url, token=api.admin_token) as client:
         for name in ("a", "b"):
             await client.create(DEPLOYMENTS, deployment(name, f"x/{name}:1"))
         for _ in range(200):

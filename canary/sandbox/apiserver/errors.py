@@ -33,7 +33,7 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details or self.reason == "Forbidden":  # kube's Forbidden always carries details, maybe {}
             body["details"] = self.details
         return body
 

@@ -3,6 +3,8 @@
 Paths follow kube exactly (``/api/v1/...``, ``/apis/{g}/{v}/...``, ``namespaces/{ns}/`` infix, legacy
 ``/watch/`` prefix, ``/status`` and ``/scale`` subresources).  Bodies are JSON (YAML for
 ``apply-patch+yaml``; a tiny protobuf subset for kubectl's typed ``create``); responses are always JSON.
+Every request is authenticated (``auth``) and authorized (``rbac``) before its verb runs, a watch
+when it starts; ``Impersonate-User``/``Impersonate-Group`` need the ``impersonate`` verb, as in kube.
 Aggregated discovery is not served: kubectl's ``Accept: ...as=APIGroupDiscoveryList...`` gets a plain
 ``application/json`` APIGroupList, which client-go treats as the legacy form and falls back cleanly.
 Deliberately ignored: ``limit``/``continue`` (everything in one page), ``resourceVersionMatch``,
@@ -24,8 +26,11 @@ from urllib.parse import unquote
 import yaml
 from aiohttp import web
 
-from . import fielderrors, names, openapi, patching, protobuf, specs, tables
+from . import fielderrors, names, openapi, ownerrefs, patching, protobuf, rbacspecs, reviews, specs, tables
+from .access import AccessLog
+from .auth import Authenticator, UserInfo, service_account_user, split_service_account
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
+from .rbac import Attributes, Authorizer, denied, request_attributes
 from .registry import Registry, ResourceType, crd_status, crd_to_type
 from .selectors import combined
 from .store import Event, Store
@@ -41,6 +46,7 @@ VERSION_INFO = {
 }  # fmt: skip
 _SUFFIX_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 BOOKMARK_INTERVAL = 10.0
+ATTRS = web.RequestKey("attrs", Attributes)  # the authorized request's attributes (user, verb...)
 
 
 def _warning(text: str) -> str:
@@ -66,6 +72,9 @@ class Handlers:
     def __init__(self, store: Store, registry: Registry) -> None:
         self.store = store
         self.registry = registry
+        self.authn = Authenticator(store)
+        self.authz = Authorizer(store)
+        self.access = AccessLog()
         self.cluster_ips: set[str] = set()
         store.on_removed.append(self._on_removed)
         self._bootstrap()
@@ -94,6 +103,7 @@ class Handlers:
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
         """Single catch-all route: kube paths are too irregular for aiohttp's router."""
         try:
+            request[ATTRS] = self._authorize(request)
             return await self._route(request)
         except ApiError as exc:
             return _json(exc.status(), exc.code)
@@ -102,6 +112,43 @@ class Handlers:
         except Exception as exc:  # pragma: no cover - a bug, but answer like kube would
             log.exception("internal error on %s %s", request.method, request.path)
             return _json(ApiError(500, "InternalError", f"internal error: {exc}").status(), 500)
+
+    def _authorize(self, request: web.Request) -> Attributes:
+        """Authenticate, impersonate, authorize (kube's filter order); 401/403 before any verb runs."""
+        peercert = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        user = self.authn.authenticate(request.headers.get("Authorization"), peercert)
+        user = self._impersonate(request, user)
+        attrs = request_attributes(user, request.method, request.path, request.query)
+        allowed, grant = self.authz.authorize(attrs)
+        self.access.record(attrs, allowed, grant)
+        if not allowed:
+            raise denied(attrs)
+        return attrs
+
+    def _impersonate(self, request: web.Request, user: UserInfo) -> UserInfo:
+        """``Impersonate-User``/``Impersonate-Group``: the caller needs ``impersonate`` on each."""
+        target = request.headers.get("Impersonate-User", "")
+        groups = request.headers.getall("Impersonate-Group", [])
+        if not target and not groups:
+            return user
+        if not target:
+            raise bad_request("requested impersonation of groups without impersonating a user")
+        sa = split_service_account(target)
+        checks = [
+            Attributes(user, "impersonate", True, resource="serviceaccounts", namespace=sa[0], name=sa[1])
+            if sa
+            else Attributes(user, "impersonate", True, resource="users", name=target)
+        ]
+        checks += [Attributes(user, "impersonate", True, resource="groups", name=g) for g in groups]
+        for attrs in checks:
+            allowed, grant = self.authz.authorize(attrs)
+            self.access.record(attrs, allowed, grant)
+            if not allowed:
+                raise denied(attrs)
+        if sa and not groups:
+            return service_account_user(*sa)
+        extra = ["system:unauthenticated" if target == "system:anonymous" else "system:authenticated"]
+        return UserInfo(target, tuple(groups) + tuple(g for g in extra if g not in groups))
 
     async def _route(self, request: web.Request) -> web.StreamResponse:
         parts = [unquote(p) for p in request.path.strip("/").split("/") if p]
@@ -133,10 +180,22 @@ class Handlers:
             and (name is not None or request.method not in ("GET", "DELETE"))
         ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if sub is not None and not ((sub == "status" and rt.status) or (sub == "scale" and rt.scale)):
+        if sub is not None and not (
+            (sub == "status" and rt.status) or (sub == "scale" and rt.scale) or (sub == "token" and rt.token)
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         ns = namespace or ""
         method = request.method
+        if sub == "token" and name is not None and method == "POST":
+            body = await self._body(request)
+            return _json(reviews.token_request(self.authn, self.store, ns, name, body), 201)
+        if rt.virtual and name is None and method == "POST":
+            body = await self._body(request)
+            return _json(reviews.self_subject_access_review(self.authz, request[ATTRS].user, body), 201)
+        if sub == "token" or rt.virtual:
+            raise ApiError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
         if method == "GET" and name is None:
             return await (
                 self._watch(request, rt, version, namespace)
@@ -264,9 +323,16 @@ class Handlers:
                 )
         elif rt.rkey == "secrets":
             obj.setdefault("type", "Opaque")
+        elif rt.rkey in rbacspecs.NAMES:
+            rbacspecs.default(rt.rkey, obj)
         elif rt.rkey == "customresourcedefinitions.apiextensions.k8s.io":
             validate_crd(obj)
             obj["status"] = crd_status(obj)
+
+    def _admit_owner_refs(self, request: web.Request, rt: ResourceType, new: Obj, old: Obj | None) -> None:
+        attrs = request.get(ATTRS)
+        if attrs is not None:
+            ownerrefs.admit(self.authz, self.access, self.registry, attrs, rt, new, old)
 
     def _after_write(self, rt: ResourceType, obj: Obj) -> None:
         if rt.rkey == "services" and obj.get("spec", {}).get("clusterIP") not in (None, "", "None"):
@@ -337,6 +403,7 @@ class Handlers:
             meta.pop(key, None)
         warnings = admit(rt, version, obj, request.query.get("fieldValidation", ""))
         self._prepare(rt, obj, None)
+        self._admit_owner_refs(request, rt, obj, None)
         validate_object(rt, obj, None)
         if request.query.get("dryRun"):
             if self.store.get(rt.rkey, meta.get("namespace", ""), meta["name"]) is not None:
@@ -386,6 +453,7 @@ class Handlers:
         self._out(rt, version, new)
         warnings = admit(rt, version, new, request.query.get("fieldValidation", ""))
         self._prepare(rt, new, old)
+        self._admit_owner_refs(request, rt, new, old)
         validate_object(rt, new, old, sub)
         if request.query.get("dryRun"):
             return _json(new, 200, warnings)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import names
+from . import names, rbacspecs
 from .fielderrors import Cause, each_invalid, invalid, required, too_long
 from .registry import ResourceType
 
@@ -25,6 +25,7 @@ ANNOTATIONS_MAX_BYTES = 256 * 1024
 NAME_RULES: dict[str, names.NameRule] = {
     "namespaces": names.name_is_dns_label,
     "services": names.name_is_dns1035_label,
+    **{rkey: rbacspecs.path_segment for rkey in rbacspecs.NAMES},
 }
 #: Store keys exempt from ObjectMeta validation (kube validates core/v1 Events' namespace only).
 UNVALIDATED = frozenset({"events"})

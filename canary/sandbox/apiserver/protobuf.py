@@ -296,6 +296,26 @@ SERVICE_SPEC: Schema = {
 }  # fmt: skip
 _META = F("metadata", "msg", msg=OBJECT_META)
 _STATUS = F("status", "zero")  # a create never carries status; refuse one that does
+POLICY_RULE: Schema = {
+    1: _strs("verbs"), 2: _strs("apiGroups"), 3: _strs("resources"), 4: _strs("resourceNames"),
+    5: _strs("nonResourceURLs"),
+}  # fmt: skip
+_RULES = F("rules", "msg", repeated=True, msg=POLICY_RULE)
+_SUBJECTS = F(
+    "subjects", "msg", repeated=True, msg={1: F("kind"), 2: F("apiGroup"), 3: F("name"), 4: F("namespace")}
+)
+_ROLE_REF = F("roleRef", "msg", msg={1: F("apiGroup"), 2: F("kind"), 3: F("name")})
+TOKEN_REQUEST_SPEC: Schema = {
+    1: _strs("audiences"), 4: F("expirationSeconds", "int", ptr=True),
+    3: F("boundObjectRef", "msg", msg={1: F("kind"), 2: F("apiVersion"), 3: F("name"), 4: F("uid")}),
+}  # fmt: skip
+ACCESS_REVIEW_SPEC: Schema = {
+    1: F("resourceAttributes", "msg", msg={
+        1: F("namespace"), 2: F("verb"), 3: F("group"), 4: F("version"), 5: F("resource"),
+        6: F("subresource"), 7: F("name"),
+    }),
+    2: F("nonResourceAttributes", "msg", msg={1: F("path"), 2: F("verb")}),
+}  # fmt: skip
 
 _KINDS: dict[tuple[str, str], Schema] = {
     ("v1", "Namespace"): {1: _META, 2: F("spec", "msg", msg={1: _strs("finalizers")}), 3: _STATUS},
@@ -312,6 +332,14 @@ _KINDS: dict[tuple[str, str], Schema] = {
     },
     ("v1", "Service"): {1: _META, 2: F("spec", "msg", msg=SERVICE_SPEC), 3: _STATUS},
     ("apps/v1", "Deployment"): {1: _META, 2: F("spec", "msg", msg=DEPLOYMENT_SPEC), 3: _STATUS},
+    ("rbac.authorization.k8s.io/v1", "Role"): {1: _META, 2: _RULES},
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): {1: _META, 2: _RULES},
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): {1: _META, 2: _SUBJECTS, 3: _ROLE_REF},
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): {1: _META, 2: _SUBJECTS, 3: _ROLE_REF},
+    ("authentication.k8s.io/v1", "TokenRequest"): {1: _META, 2: F("spec", "msg", msg=TOKEN_REQUEST_SPEC), 3: _STATUS},
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): {
+        1: _META, 2: F("spec", "msg", msg=ACCESS_REVIEW_SPEC), 3: _STATUS,
+    },
 }  # fmt: skip
 
 

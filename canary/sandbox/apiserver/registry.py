@@ -38,6 +38,13 @@ class ResourceType:
     schemas: dict[str, Obj] = field(default_factory=dict)  # CRDs: version -> openAPIV3Schema
     printer_columns: dict[str, list[Obj]] = field(default_factory=dict)
     crd: bool = False
+    verbs: list[str] | None = None  # None: all of VERBS; create-only reviews are never stored
+    token: bool = False  # serviceaccounts/token (TokenRequest)
+
+    @property
+    def virtual(self) -> bool:
+        """A create-only review (SelfSubjectAccessReview): answered, never stored."""
+        return self.verbs == ["create"]
 
     @property
     def rkey(self) -> str:
@@ -58,7 +65,7 @@ class ResourceType:
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": VERBS,
+            "verbs": self.verbs or VERBS,
         }
         if self.short_names:
             main["shortNames"] = self.short_names
@@ -74,6 +81,11 @@ class ResourceType:
             entries.append(
                 {"name": f"{self.plural}/scale", "singularName": "", "namespaced": self.namespaced,
                  "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}
+            )  # fmt: skip
+        if self.token:
+            entries.append(
+                {"name": f"{self.plural}/token", "singularName": "", "namespaced": self.namespaced,
+                 "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}
             )  # fmt: skip
         return entries
 
@@ -92,6 +104,9 @@ EVENT_FIELDS = frozenset(
 )  # fmt: skip
 
 
+RBAC = "rbac.authorization.k8s.io"
+
+
 def builtin_types() -> list[ResourceType]:
     """The built-ins the operator, kubectl and the simulator touch."""
     return [
@@ -102,7 +117,7 @@ def builtin_types() -> list[ResourceType]:
         _b("", "v1", "events", "Event", short_names=["ev"], top=EVENT_FIELDS),
         _b("", "v1", "pods", "Pod", short_names=["po"], categories=["all"], status=True),
         _b("", "v1", "endpoints", "Endpoints", short_names=["ep"], top=frozenset({"subsets"})),
-        _b("", "v1", "serviceaccounts", "ServiceAccount", short_names=["sa"],
+        _b("", "v1", "serviceaccounts", "ServiceAccount", short_names=["sa"], token=True,
            top=frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"})),
         _b("apps", "v1", "deployments", "Deployment", short_names=["deploy"], categories=["all"], status=True, scale=True),
         _b("apps", "v1", "replicasets", "ReplicaSet", short_names=["rs"], categories=["all"], status=True, scale=True),
@@ -115,6 +130,13 @@ def builtin_types() -> list[ResourceType]:
         _b("coordination.k8s.io", "v1", "leases", "Lease", top=frozenset({"spec"})),
         _b("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
            namespaced=False, short_names=["crd", "crds"], categories=["api-extensions"], status=True),
+        _b(RBAC, "v1", "roles", "Role", top=frozenset({"rules"})),
+        _b(RBAC, "v1", "rolebindings", "RoleBinding", top=frozenset({"subjects", "roleRef"})),
+        _b(RBAC, "v1", "clusterroles", "ClusterRole", namespaced=False, top=frozenset({"rules", "aggregationRule"})),
+        _b(RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False,
+           top=frozenset({"subjects", "roleRef"})),
+        _b("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", namespaced=False,
+           verbs=["create"]),
     ]  # fmt: skip
 
 

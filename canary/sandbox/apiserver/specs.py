@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import names
+from . import names, rbacspecs
 from .fielderrors import Cause, duplicate, each_invalid, invalid, not_supported, required
 from .objectmeta import annotation_causes, label_causes
 
@@ -287,6 +287,7 @@ SPEC_RULES: dict[str, Callable[[Obj, Obj | None], list[Cause]]] = {
     "replicasets.apps": replicated,
     "services": service,
     "horizontalpodautoscalers.autoscaling": hpa,
+    **rbacspecs.SPEC_RULES,
 }
 STATUS_RULES: dict[str, Callable[[Obj], list[Cause]]] = {
     "deployments.apps": replicated_status,

@@ -11,6 +11,7 @@ from typing import Any
 from canary.api.duration import human_duration
 
 from .errors import bad_request
+from .rbacspecs import subjects_text
 from .registry import ResourceType
 
 Obj = dict[str, Any]
@@ -228,6 +229,27 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ("Created At", "date", 0, lambda o: _g(o, "metadata", "creationTimestamp", default="")),
     ],
 }
+_CREATED_AT: Column = ("Created At", "date", 0, lambda o: _g(o, "metadata", "creationTimestamp", default=""))
+_BINDING_COLUMNS: list[Column] = [
+    (
+        "Role",
+        "string",
+        0,
+        lambda o: f"{_g(o, 'roleRef', 'kind', default='')}/{_g(o, 'roleRef', 'name', default='')}",
+    ),
+    _AGE,
+    ("Users", "string", 1, lambda o: subjects_text(o, "User")),
+    ("Groups", "string", 1, lambda o: subjects_text(o, "Group")),
+    ("ServiceAccounts", "string", 1, lambda o: subjects_text(o, "ServiceAccount")),
+]
+BUILTIN_COLUMNS.update(
+    {
+        "roles.rbac.authorization.k8s.io": [_CREATED_AT],
+        "clusterroles.rbac.authorization.k8s.io": [_CREATED_AT],
+        "rolebindings.rbac.authorization.k8s.io": _BINDING_COLUMNS,
+        "clusterrolebindings.rbac.authorization.k8s.io": _BINDING_COLUMNS,
+    }
+)
 _EVENT_COLUMNS: list[Column] = [
     (
         "Last Seen",
