@@ -19,8 +19,12 @@ def login(*, memo: Any, **_: Any) -> kopf.ConnectionInfo:
 
 def connection_info(configuration: client.Configuration) -> kopf.ConnectionInfo:
     """The same credentials in kopf's terms, so kopf's watches and our clients reach the same cluster."""
-    authorization = str(configuration.api_key.get("authorization") or "")
-    scheme, _, token = authorization.partition(" ")
+    # The client keeps a kubeconfig's token under "BearerToken" (older releases: "authorization"),
+    # with or without its "Bearer" prefix; in-cluster, this call also re-reads a rotated token file.
+    authorization = configuration.get_api_key_with_prefix("BearerToken", alias="authorization") or ""
+    scheme, _, token = authorization.rpartition(" ")
+    if token and not scheme:
+        scheme = "Bearer"
     return kopf.ConnectionInfo(
         server=configuration.host,
         ca_path=configuration.ssl_ca_cert or None,
