@@ -39,8 +39,9 @@ def changes(samples: list[int]) -> list[int]:
 def test_probes_answer_and_prometheus_scrapes_the_operator(
     cluster: Cluster, operator: OperatorProcess, prometheus_url: str
 ) -> None:
-    assert operator.probe("/healthz") == 200
+    cluster.eventually("the operator alive", lambda: operator.probe("/healthz"), lambda code: code == 200, 30)
     cluster.eventually("the operator ready", lambda: operator.probe("/readyz"), lambda code: code == 200, 30)
+    assert operator.probe("/nope") == 404
     up = cluster.eventually(
         "the operator scraped",
         lambda: query(prometheus_url, f'up{{job="{OPERATOR_JOB}"}}'),
