@@ -11,6 +11,7 @@ from conftest import OPERATOR_JOB
 from harness import REPO_ROOT, Cluster, OperatorProcess, canary
 
 from canary.demo.manifests import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE
+from canary.routers.factory import DEFAULT_PROVIDER
 
 pytestmark = pytest.mark.integration
 DASHBOARD = REPO_ROOT / "dashboards" / "canary-operator.json"
@@ -50,7 +51,7 @@ def test_probes_answer_and_prometheus_scrapes_the_operator(
     )
     assert up
     info = query(prometheus_url, f'flagger_info{{job="{OPERATOR_JOB}"}}')
-    assert info and info[0]["metric"]["mesh_provider"] == "gatewayapi"
+    assert info and info[0]["metric"]["mesh_provider"] == DEFAULT_PROVIDER
 
 
 def test_status_metric_reads_running_then_succeeded_then_failed(
