@@ -526,7 +526,7 @@ class DeploymentTarget:
         retry_on_conflict(create_or_update)
 
     def promote(self, canary: Canary, revision: str) -> None:
-        """Copy the target's template onto the primary (re-read and retried on 409).
+        """Copy the target's template onto the primary (re-read and retried on 409), then sync the primary HPA.
 
         Every attempt re-checks that the target still is ``revision`` (the analysed one): a
         template changed between analysis and promotion, or during a 409 retry, raises
@@ -557,6 +557,8 @@ class DeploymentTarget:
             self._back_up(canary, written or updated)
 
         retry_on_conflict(copy_template)
+        # Flagger re-reconciles the primary HPA after Promote: a changed target HPA reaches the primary.
+        self._reconcile_primary_hpa(canary, owner_reference(canary))
 
     def scale(self, canary: Canary, replicas: int) -> None:
         """Merge-patch ``spec.replicas`` of the target (no resourceVersion: last writer wins, like kubectl scale)."""

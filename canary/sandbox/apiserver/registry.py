@@ -128,6 +128,7 @@ def builtin_types() -> list[ResourceType]:
            top=EVENT_FIELDS | {"note", "regarding", "deprecatedSource", "deprecatedFirstTimestamp",
                                "deprecatedLastTimestamp", "deprecatedCount", "reportingController"}),
         _b("coordination.k8s.io", "v1", "leases", "Lease", top=frozenset({"spec"})),
+        _b("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=["pdb"], status=True),
         _b("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
            namespaced=False, short_names=["crd", "crds"], categories=["api-extensions"], status=True),
         _b(RBAC, "v1", "roles", "Role", top=frozenset({"rules"})),

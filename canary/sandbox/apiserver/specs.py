@@ -10,6 +10,7 @@ path and wording:
 - Service: ``type``; ``ports`` required unless headless or ExternalName, names (required when there
   are several, DNS-1123 labels, unique), ``port`` 1-65535, ``protocol``, ``targetPort``; selector
   labels.
+- PodDisruptionBudget: ``minAvailable`` and ``maxUnavailable`` exclusive, each a count ≥ 0 or a percent.
 - HorizontalPodAutoscaler: ``minReplicas`` ≥ 1, ``maxReplicas`` > 0 and ≥ ``minReplicas``,
   ``scaleTargetRef`` kind and name.
 - Status writes check only the status (non-negative counts), since kube copies spec and metadata
@@ -258,6 +259,27 @@ def hpa(obj: Obj, old: Obj | None) -> list[Cause]:
     return out
 
 
+def pod_disruption_budget(obj: Obj, old: Obj | None) -> list[Cause]:
+    """``ValidatePodDisruptionBudgetSpec``: one of minAvailable/maxUnavailable, never negative."""
+    spec = _dict(obj.get("spec"))
+    out: list[Cause] = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        out.append(invalid("spec", spec, "minAvailable and maxUnavailable cannot be both set"))
+    for key in ("minAvailable", "maxUnavailable"):
+        value = spec.get(key)
+        if isinstance(value, int) and value < 0:
+            out.append(invalid(f"spec.{key}", value, "must be greater than or equal to 0"))
+        if isinstance(value, str) and not (value.endswith("%") and value[:-1].isdigit()):
+            out.append(
+                invalid(
+                    f"spec.{key}",
+                    value,
+                    "a valid percent string must be a numeric string followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+                )
+            )
+    return out
+
+
 def replicated_status(obj: Obj) -> list[Cause]:
     """``ValidateDeploymentStatus`` / ``ValidateReplicaSetStatus``, counts non-negative.
 
@@ -287,6 +309,7 @@ SPEC_RULES: dict[str, Callable[[Obj, Obj | None], list[Cause]]] = {
     "replicasets.apps": replicated,
     "services": service,
     "horizontalpodautoscalers.autoscaling": hpa,
+    "poddisruptionbudgets.policy": pod_disruption_budget,
     **rbacspecs.SPEC_RULES,
 }
 STATUS_RULES: dict[str, Callable[[Obj], list[Cause]]] = {

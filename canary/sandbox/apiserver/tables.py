@@ -198,6 +198,12 @@ BUILTIN_COLUMNS: dict[str, list[Column]] = {
         ),
         _AGE,
     ],
+    "poddisruptionbudgets.policy": [
+        ("Min Available", "string", 0, lambda o: str(_g(o, "spec", "minAvailable", default="N/A"))),
+        ("Max Unavailable", "string", 0, lambda o: str(_g(o, "spec", "maxUnavailable", default="N/A"))),
+        ("Allowed Disruptions", "integer", 0, lambda o: _g(o, "status", "disruptionsAllowed", default=0)),
+        _AGE,
+    ],
     "horizontalpodautoscalers.autoscaling": [
         (
             "Reference",

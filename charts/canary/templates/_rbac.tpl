@@ -1,13 +1,13 @@
 {{/* What the operator calls, by package: the same rules as deploy/base/clusterrole.yaml
-     (tests/deploy compares the rendered chart with kustomize build). clusterScoped adds the grants
-     that only mean something cluster-wide. */}}
+     (tests/deploy compares the rendered chart with kustomize build; tests/integration/test_install.py
+     proves them sufficient and minimal against the sandbox's RBAC). */}}
 {{- define "canary.rbacRules" -}}
 - apiGroups: [canary.dev]
   resources: [canaries]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
 - apiGroups: [canary.dev]
   resources: [canaries/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [canary.dev]
   resources: [canaries/finalizers]
   verbs: [update]
@@ -16,28 +16,23 @@
   verbs: [get]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch]
+  verbs: [get, list, watch, create, update, patch, delete]
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
-  verbs: [get, list, create, update]
+  verbs: [get, list, create, update, delete]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, create, update, patch]
+  verbs: [get, create, update, delete]
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, create, update]
+  verbs: [get, create, update, delete]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
-  verbs: [get, create, update, patch]
-{{- if .clusterScoped }}
-- apiGroups: [apiextensions.k8s.io]
-  resources: [customresourcedefinitions]
-  verbs: [list, watch]
-{{- end }}
+  verbs: [get, create, update, delete]
 {{- end }}
