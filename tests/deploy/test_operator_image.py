@@ -1,19 +1,26 @@
 """The operator image. No container engine runs here, so the Dockerfile is checked statically, and what
 its stages do is done for real: build the wheel from the files the build context holds, install it
-without test extras into a fresh venv, and start `canary operator --help` and import the runner.
-(The operator's full start in the sandbox is an integration test elsewhere.)"""
+without test extras into a fresh venv, then run its entrypoint: `canary operator --help`, and the
+operator itself against the sandbox's API server until it is ready."""
 
 from __future__ import annotations
 
 import fnmatch
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 from deploy_support import REPO
+from waiting import eventually
+
+from canary.sandbox.apiserver import ApiServerThread
 
 DOCKERFILE = REPO / "Dockerfile"
 TEST_ONLY = ("pytest", "mypy", "ruff", "hypothesis", "kubernetes_validate")
@@ -146,3 +153,52 @@ def test_wheel_installs_and_starts_without_test_extras(tmp_path: Path) -> None:
     # The package data the operator needs at run time came along.
     site = next((venv / "lib").glob("python3*/site-packages"))
     assert (site / "canary" / "py.typed").exists()
+    assert_entrypoint_starts_the_operator(venv / "bin" / "canary", tmp_path)
+
+
+def assert_entrypoint_starts_the_operator(entrypoint: Path, workdir: Path) -> None:
+    """The image's ENTRYPOINT, from the installed wheel (run outside the checkout), against the sandbox's
+    API server: it serves its probes, turns ready once kopf runs, exports metrics and stops on SIGINT."""
+    with ApiServerThread() as server:
+        kubeconfig = workdir / "kubeconfig"
+        server.write_kubeconfig(kubeconfig)
+        subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), "apply", "-k", str(REPO / "crds")],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        port = free_port()
+        log = workdir / "operator.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [str(entrypoint), "operator", "--kubeconfig", str(kubeconfig), "--metrics-bind-address",
+                 "127.0.0.1", "--metrics-port", str(port), "--log-format", "json"],
+                cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        try:
+            eventually(
+                f"/readyz answers 200 (log: {log})",
+                lambda: http_status(port, "/readyz"),
+                lambda c: c == 200,
+                60,
+            )
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                assert b"flagger_info{" in response.read()
+        finally:
+            process.send_signal(signal.SIGINT)
+            code = process.wait(30)
+        assert code == 0, log.read_text()[-3000:]
+        assert '"message": "serving /metrics' in log.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_status(port: int, path: str) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
