@@ -23,12 +23,16 @@ class Clock:
         return self.now
 
 
-def elector(kube: KubeClients, identity: str, clock: Clock, timings: ElectionTimings = TIMINGS) -> LeaderElector:
+def elector(
+    kube: KubeClients, identity: str, clock: Clock, timings: ElectionTimings = TIMINGS
+) -> LeaderElector:
     return LeaderElector(kube, NAMESPACE, "canary-operator", identity, timings, monotonic=clock)
 
 
 def lease(kube: KubeClients) -> dict[str, Any]:
-    spec: dict[str, Any] = call_json(kube.coordination.read_namespaced_lease, "canary-operator", NAMESPACE)["spec"]
+    spec: dict[str, Any] = call_json(kube.coordination.read_namespaced_lease, "canary-operator", NAMESPACE)[
+        "spec"
+    ]
     return spec
 
 
