@@ -241,3 +241,63 @@ def test_a_permission_removed_by_hand_is_a_condition_and_an_event(
             )
     finally:
         replace_rules(original["rules"])
+
+
+def kubelet_args(container: dict[str, Any]) -> list[str]:
+    """The container's args with ``$(VAR)`` expanded from its literal env values, as the kubelet does."""
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    expanded = []
+    for arg in container.get("args", []):
+        for name, value in env.items():
+            arg = arg.replace(f"$({name})", value)
+        expanded.append(arg)
+    return expanded
+
+
+def test_the_namespaced_overlay_runs_on_a_role_alone(
+    shipped_operator: OperatorProcess, sandbox: Any, kubeconfig: str, prometheus_url: str, tmp_path: Path
+) -> None:
+    """`kubectl apply -k deploy/namespaced/`: the operator watches one namespace with a Role, no ClusterRole."""
+    shipped_operator.stop()
+    admin = Cluster(kubeconfig, SYSTEM_NAMESPACE)
+    admin.kubectl(
+        "delete", "clusterrolebinding", "canary-operator", check=True
+    )  # what the overlay leaves out
+    before = on_sandbox(sandbox, sandbox.api.permissions_used, OPERATOR_USER, allowed=False)
+    try:
+        with namespace_for(kubeconfig, "canary") as cluster:  # the overlay's default watched namespace
+            applied = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "apply", "-k", str(REPO_ROOT / "deploy" / "namespaced")],
+                                     capture_output=True, text=True, timeout=60)  # fmt: skip
+            assert applied.returncode == 0, applied.stderr
+            container = admin.deployment("canary-operator")["spec"]["template"]["spec"]["containers"][0]
+            args = kubelet_args(container)
+            assert "--namespace=canary" in args
+            token_kubeconfig = sandbox.service_account_kubeconfig(
+                SYSTEM_NAMESPACE, SERVICE_ACCOUNT, tmp_path / "kubeconfig"
+            )
+            env = {
+                **sandbox.proxy_env(),
+                "POD_NAME": "canary-operator-ns-test",
+                "POD_NAMESPACE": SYSTEM_NAMESPACE,
+            }
+            namespaced = OperatorProcess(
+                str(token_kubeconfig), prometheus_url, tmp_path / "operator.log", env, args=args
+            )
+            namespaced.start()
+            try:
+                cluster.create_deployment(STABLE_IMAGE)
+                cluster.create_canary(canary(cluster.namespace, interval="3s", step_weight=50, max_weight=50))
+                cluster.wait_phase("Initialized", 60)
+                cluster.set_image(GOOD_IMAGE)
+                cluster.wait_phase("Succeeded", 90)
+                assert cluster.image_of("podinfo-primary") == GOOD_IMAGE
+                cluster.kubectl("delete", "canary", "podinfo", "--timeout=60s", check=True)
+            finally:
+                print(f"--- namespaced operator log (tail) ---\n{namespaced.log_tail(30)}")
+                namespaced.stop()
+        denied = on_sandbox(sandbox, sandbox.api.permissions_used, OPERATOR_USER, allowed=False) - before
+        assert not denied, "requests the namespaced Role refused:\n" + "\n".join(sorted(map(str, denied)))
+    finally:
+        restored = subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "apply", "-k", str(REPO_ROOT / "deploy")],
+                                  capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert restored.returncode == 0, restored.stderr
