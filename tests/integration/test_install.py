@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,12 +247,10 @@ def test_a_permission_removed_by_hand_is_a_condition_and_an_event(
 def kubelet_args(container: dict[str, Any]) -> list[str]:
     """The container's args with ``$(VAR)`` expanded from its literal env values, as the kubelet does."""
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-    expanded = []
-    for arg in container.get("args", []):
-        for name, value in env.items():
-            arg = arg.replace(f"$({name})", value)
-        expanded.append(arg)
-    return expanded
+    return [
+        re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
+        for arg in container.get("args", [])
+    ]
 
 
 def test_the_namespaced_overlay_runs_on_a_role_alone(

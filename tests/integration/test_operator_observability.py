@@ -37,6 +37,16 @@ def changes(samples: list[int]) -> list[int]:
     return [v for i, v in enumerate(samples) if i == 0 or samples[i - 1] != v]
 
 
+def wait_status_changes(cluster: Cluster, prometheus_url: str, last: list[int]) -> list[int]:
+    """The status values Prometheus scraped, once the newest changes are ``last``."""
+    return cluster.eventually(
+        f"flagger_canary_status going {' then '.join(map(str, last))} in Prometheus",
+        lambda: changes(status_samples(prometheus_url, cluster.namespace)),
+        lambda values: values[-len(last) :] == last,
+        30,
+    )
+
+
 def test_probes_answer_and_prometheus_scrapes_the_operator(
     cluster: Cluster, operator: OperatorProcess, prometheus_url: str
 ) -> None:
@@ -62,12 +72,7 @@ def test_status_metric_reads_running_then_succeeded_then_failed(
     cluster.wait_phase("Initialized", 60)
     cluster.set_image(GOOD_IMAGE)
     cluster.wait_phase("Succeeded", 90)
-    seen = cluster.eventually(
-        "status 0 then 1 in Prometheus",
-        lambda: changes(status_samples(prometheus_url, cluster.namespace)),
-        lambda values: values[-2:] == [0, 1],
-        30,
-    )
+    seen = wait_status_changes(cluster, prometheus_url, [0, 1])
     assert 0 in seen and seen[-1] == 1
     weights = query(
         prometheus_url,
@@ -82,12 +87,7 @@ def test_status_metric_reads_running_then_succeeded_then_failed(
 
     cluster.set_image(BAD_IMAGE)
     cluster.wait_phase("Failed", 90)
-    seen = cluster.eventually(
-        "status 0 then 2 in Prometheus",
-        lambda: changes(status_samples(prometheus_url, cluster.namespace)),
-        lambda values: values[-2:] == [0, 2],
-        30,
-    )
+    seen = wait_status_changes(cluster, prometheus_url, [0, 2])
     assert seen[-4:] == [0, 1, 0, 2], seen
     analysed = query(
         prometheus_url, f'flagger_canary_metric_analysis{{name="podinfo",namespace="{cluster.namespace}"}}'
