@@ -558,7 +558,11 @@ class DeploymentTarget:
 
         retry_on_conflict(copy_template)
         # Flagger re-reconciles the primary HPA after Promote: a changed target HPA reaches the primary.
-        self._reconcile_primary_hpa(canary, owner_reference(canary))
+        # A target HPA deleted meanwhile must not hold the promotion: the primary keeps its copy.
+        try:
+            self._reconcile_primary_hpa(canary, owner_reference(canary))
+        except TargetError as exc:
+            logger.warning("promoted %s.%s; primary HPA left as it was: %s", target_name, namespace, exc)
 
     def scale(self, canary: Canary, replicas: int) -> None:
         """Merge-patch ``spec.replicas`` of the target (no resourceVersion: last writer wins, like kubectl scale)."""

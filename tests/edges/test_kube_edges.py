@@ -233,6 +233,32 @@ def test_hpa_is_cloned_for_the_primary(kube: KubeClients) -> None:
     assert primary is not None and primary["spec"]["replicas"] == 2, "HPA minimum when the target has none"
 
 
+def test_promotion_syncs_the_primary_hpa_and_survives_a_deleted_one(kube: KubeClients) -> None:
+    call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body(replicas=0))
+    call_json(kube.autoscaling.create_namespaced_horizontal_pod_autoscaler, NAMESPACE, _hpa("podinfo"))
+    canary = _create_canary(
+        kube,
+        autoscalerRef={"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "podinfo"},
+    )
+    target = target_for(canary, kube)
+    target.initialize(canary)
+    call_json(
+        kube.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+        "podinfo",
+        NAMESPACE,
+        {"spec": {"maxReplicas": 6}},
+    )
+    revision = target.observe(canary).revision
+    assert revision is not None
+    target.promote(canary, revision.hash)
+    read = kube.autoscaling.read_namespaced_horizontal_pod_autoscaler
+    assert call_json(read, "podinfo-primary", NAMESPACE)["spec"]["maxReplicas"] == 6
+
+    call_json(kube.autoscaling.delete_namespaced_horizontal_pod_autoscaler, "podinfo", NAMESPACE)
+    target.promote(canary, revision.hash)  # does not raise: the primary keeps its HPA
+    assert call_json(read, "podinfo-primary", NAMESPACE)["spec"]["maxReplicas"] == 6
+
+
 def _hpa(name: str, kind: str = "Deployment", target: str = "podinfo") -> dict[str, Any]:
     return {
         "metadata": {"name": name, "namespace": NAMESPACE},
