@@ -149,6 +149,26 @@ class DemoProcess:
         await terminate(self.proc)
 
 
+#: Python 3.11's ``asyncio.wait_for`` can swallow a cancellation that races with its inner future
+#: completing (CPython gh-86296); a loop around it then runs on. Cancelling again recovers it.
+CANCEL_ATTEMPTS = 20
+CANCEL_WAIT_SECONDS = 0.5
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it ended, cancelling again if a cancellation was lost (bounded)."""
+    for _ in range(CANCEL_ATTEMPTS):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_WAIT_SECONDS)
+    if not task.done():
+        log.error("task %s did not stop after %d cancellations", task.get_name(), CANCEL_ATTEMPTS)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("task %s ended with %r", task.get_name(), task.exception())
+
+
 def max_unavailable(deployment: Mapping[str, Any], replicas: int) -> int:
     """RollingUpdate maxUnavailable (default 25%, rounded down like the real controller)."""
     rolling = ((deployment.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
@@ -249,9 +269,7 @@ class DeploymentWorker:
             self.wake.set()
 
     async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await cancel_and_wait(self.task)
         if self.current is not None:
             await self.current.stop()
             self.current = None
@@ -403,10 +421,7 @@ class WorkloadController:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_and_wait(task)
         self._tasks = []
         await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
         self.workers.clear()
