@@ -54,6 +54,8 @@ sandbox: install
 operator: install
 	$(BIN)/canary operator
 
+# Figures of the decision core and the sandbox API server, then the judgment suite (bench/judgment.py:
+# 9 seeded release scenarios x 3 policies, 200 seeds; alone: python -m bench judgment --seeds 200 --json).
 bench: install
 	$(BIN)/python -m bench
 

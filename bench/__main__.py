@@ -1,4 +1,8 @@
-"""``python -m bench [--quick] [--json PATH]``: run every area and print one aligned table."""
+"""``python -m bench [--quick] [--json PATH]``: run every area and print one aligned table.
+
+Then the judgment suite (:mod:`bench.judgment`) prints its per-scenario table and ratio line;
+``python -m bench judgment [--seeds N] [--quick] [--json]`` runs that suite alone.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from . import Figure
 from . import apiserver as apiserver_bench
 from . import core as core_bench
+from . import judgment as judgment_bench
 
 #: Areas in run order: (label, run function).
 AREAS: tuple[tuple[str, Callable[[bool], list[Figure]]], ...] = (
@@ -50,15 +55,19 @@ def render(rows: Sequence[tuple[str, Figure]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks, print the table, optionally write JSON."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["judgment"]:
+        return judgment_bench.main(arguments[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke test), a few seconds")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
 
     started = time.perf_counter()
     rows: list[tuple[str, Figure]] = []
     for area, run in AREAS:
         rows.extend((area, figure) for figure in run(args.quick))
+    judgment = judgment_bench.suite(judgment_bench.QUICK_SEEDS if args.quick else judgment_bench.FULL_SEEDS)
     elapsed = time.perf_counter() - started
 
     mode = "quick" if args.quick else "full"
@@ -68,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(render(rows))
     print(f"reproduce: {REPRODUCE}" + (" (or: .venv/bin/python -m bench --quick)" if args.quick else ""))
+    print()
+    print(judgment_bench.render(judgment))
 
     if args.json is not None:
         document = {
@@ -76,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "elapsed_s": elapsed,
             "reproduce": REPRODUCE,
             "figures": [{"area": area, **figure.to_dict()} for area, figure in rows],
+            "judgment": judgment.to_dict(),
         }
         args.json.write_text(json.dumps(document, indent=2) + "\n")
     return 0
