@@ -48,11 +48,14 @@ __all__ = [
     "AutoscalerKind",
     "AutoscalerRef",
     "BackendObjectReference",
+    "BurnRateWindow",
     "Canary",
     "CanaryAlert",
     "CanaryAnalysis",
     "CanaryCondition",
+    "CanaryJudge",
     "CanaryMetric",
+    "CanarySLO",
     "CanaryService",
     "CanarySpec",
     "CanaryStatus",
@@ -72,6 +75,11 @@ __all__ = [
     "HeaderOperations",
     "Headers",
     "IngressRef",
+    "JudgeEvidence",
+    "JudgeLatency",
+    "JudgeSignal",
+    "JudgeStatus",
+    "LatencyBucket",
     "MetricProviderType",
     "MetricTemplate",
     "MetricTemplateProvider",
@@ -794,6 +802,10 @@ class CanaryMetric(ApiModel):
     """Inline PromQL (Flagger's legacy form)."""
     template_ref: TemplateRef | None = None
     template_variables: dict[str, str] | None = None
+    min_samples: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    """Fewest canary requests the check's window must hold before its value is judged. Fewer is
+    Inconclusive: advancement halts but no failed check is counted (see ``inconclusiveDeadline``).
+    With it the window is the whole current step, so a quiet step collects until it has enough."""
 
     @model_validator(mode="after")
     def _query_source(self) -> Self:
@@ -919,6 +931,84 @@ class SessionAffinity(ApiModel):
     secure: bool | None = None
 
 
+class JudgeSignal(ApiModel):
+    """One signal the judge compares between canary and primary (errors, or slow requests)."""
+
+    enabled: bool = True
+    max_ratio: float = Field(default=1.5, ge=1.0, le=1000.0)
+    """The minimum effect that matters: the canary's rate of bad requests (5xx, or slower than the
+    latency boundary) may be up to this many times the primary's before it counts as a regression."""
+
+
+class JudgeLatency(JudgeSignal):
+    """Latency compared as the share of requests slower than the primary's ``quantile``."""
+
+    quantile: float = Field(default=0.99, ge=0.5, le=0.999)
+    """The boundary is the histogram bucket nearest the primary's quantile (its p99 by default)."""
+
+
+class CanaryJudge(ApiModel):
+    """Canary-vs-primary judge: an anytime-valid sequential test over both revisions' requests.
+
+    Off unless present, so Flagger semantics stay intact. It looks every ``interval`` (between
+    steps too), rolls back as soon as the evidence of a regression is decisive and, with
+    ``earlyAdvance``, lets a step end early once the evidence that there is none is decisive.
+    """
+
+    false_rollback_rate: float = Field(default=0.01, ge=0.0001, le=0.2)
+    """Largest chance of rolling back a release that is no worse than tolerated (split between
+    the enabled signals); also the chance of ending one step early for a release that is worse."""
+    errors: JudgeSignal = Field(default_factory=JudgeSignal)
+    latency: JudgeLatency = Field(default_factory=JudgeLatency)
+    interval: Interval | None = None
+    """How often the judge looks at new traffic; default a quarter of ``analysis.interval`` (>= 1s)."""
+    early_advance: bool = True
+    """Let a step end before its interval once the judge has shown the canary is not worse."""
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        """Names of the enabled signals, in a fixed order."""
+        out: list[str] = []
+        if self.errors.enabled:
+            out.append("errors")
+        if self.latency.enabled:
+            out.append("latency")
+        return tuple(out)
+
+
+class BurnRateWindow(ApiModel):
+    """One multi-window burn-rate rule (Google SRE workbook, "Alerting on SLOs")."""
+
+    short_window: Interval
+    long_window: Interval
+    burn_rate: float = Field(ge=0.01, le=10000.0)
+    """Fails when the burn rate over both windows exceeds this (14.4 spends 2% of a 30-day budget in 1h)."""
+
+
+def _default_burn_rates() -> list[BurnRateWindow]:
+    return [
+        BurnRateWindow(short_window="5m", long_window="1h", burn_rate=14.4),
+        BurnRateWindow(short_window="30m", long_window="6h", burn_rate=6.0),
+    ]
+
+
+class CanarySLO(ApiModel):
+    """An availability SLO for the canary revision, checked as error-budget burn rates.
+
+    Windows are cut to the revision's own traffic: a 1h window of a canary analysed for 6 minutes
+    covers those 6 minutes.
+    """
+
+    objective: float = Field(ge=50.0, le=99.9999)
+    """Percent of requests that must not fail with a 5xx (99.9 leaves an error budget of 0.1%)."""
+    burn_rates: list[BurnRateWindow] = Field(default_factory=_default_burn_rates, min_length=1, max_length=8)
+
+    @property
+    def error_budget(self) -> float:
+        """Allowed error ratio, 0..1."""
+        return 1.0 - self.objective / 100.0
+
+
 DEFAULT_INTERVAL = "1m"
 DEFAULT_THRESHOLD = 5
 
@@ -973,6 +1063,13 @@ class CanaryAnalysis(ApiModel):
     webhooks: list[CanaryWebhook] | None = Field(default=None, max_length=64)
     """Hooks (bounded so the API server's CEL cost estimate for their timeouts stays small)."""
     session_affinity: SessionAffinity | None = None
+    judge: CanaryJudge | None = None
+    """Compare the canary with the primary statistically (see CanaryJudge); off when absent."""
+    slo: CanarySLO | None = None
+    """Check the canary's error-budget burn rate against an SLO every step."""
+    inconclusive_deadline: MaxWait | None = None
+    """How long checks may stay Inconclusive for too few samples before the release is rolled
+    back (default: progressDeadlineSeconds)."""
 
     @model_validator(mode="after")
     def _steps(self) -> Self:
@@ -1001,6 +1098,11 @@ class CanaryAnalysis(ApiModel):
     def interval_timedelta(self) -> timedelta:
         """Analysis interval as a timedelta."""
         return parse_duration(self.interval)
+
+    @property
+    def inconclusive_deadline_timedelta(self) -> timedelta | None:
+        """inconclusiveDeadline as a timedelta (None: use progressDeadlineSeconds)."""
+        return parse_duration(self.inconclusive_deadline) if self.inconclusive_deadline is not None else None
 
     @property
     def effective_max_weight(self) -> int:
@@ -1157,6 +1259,53 @@ class RevisionOutcome(ApiModel):
     """One line: for a failure, the failing check and its value (or the other reason)."""
 
 
+class LatencyBucket(ApiModel):
+    """A cumulative histogram bucket: requests answered within ``le`` seconds."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    le: float
+    count: float
+
+
+class JudgeEvidence(ApiModel):
+    """What the judge has seen of one signal during this analysis.
+
+    ``logEvidence`` holds the natural log of the e-value against "no regression" for each
+    alternative ratio of the mixture (see :mod:`canary.core.sequential`); ``stepLogEvidence`` the
+    same against "a regression" for the current step only.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    canary_requests: float = 0.0
+    canary_bad: float = 0.0
+    primary_requests: float = 0.0
+    primary_bad: float = 0.0
+    log_evidence: list[float] = Field(default_factory=list)
+    step_log_evidence: list[float] = Field(default_factory=list)
+
+
+class JudgeStatus(ApiModel):
+    """The judge's running state for the revision under analysis (survives operator restarts)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    observed_until: Timestamp | None = None
+    """End of the last window judged; the next one starts here."""
+    step_started_at: Timestamp | None = None
+    """The step the per-step evidence belongs to."""
+    errors: JudgeEvidence | None = None
+    latency: JudgeEvidence | None = None
+    latency_boundary: float | None = None
+    """Seconds: requests slower than this count as slow (the primary's quantile, bucketed)."""
+    primary_buckets: list[LatencyBucket] = Field(default_factory=list)
+    """The primary's latency histogram over this analysis, which picks the boundary."""
+    verdict: str | None = None
+    """``Regression``, ``NoRegression`` (this step) or ``Undecided``."""
+    message: str | None = None
+
+
 class CheckResult(ApiModel):
     """The last result of one metric check."""
 
@@ -1172,6 +1321,14 @@ class CheckResult(ApiModel):
     primary_value: float | None = Field(default=None, json_schema_extra={"nullable": True})
     """Same metric for the primary, for comparison."""
     time: Timestamp | None = None
+    window: str | None = None
+    """The query window, ending at ``time`` (e.g. ``37s``: only time since the step began)."""
+    scope: str | None = None
+    """``Revision`` when the query provably covers only the canary revision (built-in checks);
+    ``Query`` when it is a user's query the operator cannot vouch for."""
+    samples: float | None = None
+    """Canary requests in the window (when counted: built-in checks, or ``minSamples`` set)."""
+    min_samples: int | None = None
 
 
 class GateWait(ApiModel):
@@ -1225,6 +1382,11 @@ class CanaryStatus(ApiModel):
     """The closed gate holding the release, and since when (cleared when it opens)."""
     step_started_at: Timestamp | None = None
     """When the current step began; paces steps across operator restarts."""
+    analysis_started_at: Timestamp | None = None
+    """When the revision under analysis first received traffic (SLO windows start here)."""
+    inconclusive_since: Timestamp | None = None
+    """Since when checks have been Inconclusive for too few samples (cleared by a verdict)."""
+    judge: JudgeStatus | None = None
     message: str | None = None
     """Human summary of the last decision."""
 

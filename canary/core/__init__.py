@@ -24,7 +24,16 @@ from canary.core.checks import (
     judge,
 )
 from canary.core.conditions import set_condition
-from canary.core.machine import Decision, checks_due, classify_checks, decide, finalize, next_tick_in
+from canary.core.machine import (
+    Decision,
+    MeasurementPlan,
+    checks_due,
+    classify_checks,
+    decide,
+    finalize,
+    measurement_plan,
+    next_tick_in,
+)
 from canary.core.observations import (
     CanaryRef,
     CheckOutcome,
@@ -33,8 +42,8 @@ from canary.core.observations import (
     ProviderOutcome,
     Revision,
     RevisionSample,
-    RevisionSamples,
     Verdict,
+    WindowSamples,
     WorkloadState,
 )
 
@@ -49,18 +58,19 @@ __all__ = [
     "InitializePrimary",
     "JudgmentKind",
     "Measurement",
+    "MeasurementPlan",
     "Observation",
     "PromoteToPrimary",
     "ProviderOutcome",
     "RestorePrimary",
     "Revision",
     "RevisionSample",
-    "RevisionSamples",
     "ScaleTarget",
     "SetRoute",
     "StepJudgment",
     "SyncRouting",
     "Verdict",
+    "WindowSamples",
     "WorkloadState",
     "checks_due",
     "classify",
@@ -69,6 +79,7 @@ __all__ = [
     "decide",
     "finalize",
     "judge",
+    "measurement_plan",
     "next_tick_in",
     "set_condition",
 ]

@@ -3,9 +3,9 @@
 The edge only measures (:class:`~canary.core.observations.Measurement`: a value, no data, or a
 provider error); every judgment of a value happens here. Kayenta's seam:
 :func:`classify_measurement` (via :func:`classify`) turns one measurement and its threshold range
-into a :class:`CheckOutcome` with a :class:`Verdict`; :func:`judge` combines the verdicts of one analysis step into a :class:`StepJudgment`. A later
-statistical judge (canary vs primary from ``CheckOutcome.samples``) replaces ``classify`` for
-some metrics without touching ``judge`` or the state machine.
+into a :class:`CheckOutcome` with a :class:`Verdict`; :func:`judge` combines the verdicts of one
+analysis step into a :class:`StepJudgment`. The statistical judge (canary vs primary, :mod:`canary.core.sequential`) works beside
+these checks on raw revision counts and never touches their verdicts.
 
 Scoring rule:
 
@@ -15,8 +15,9 @@ Scoring rule:
 * otherwise any check ERROR (provider failed) -> the step is not a pass and advancement halts;
   it does not count toward ``threshold`` but toward ``consecutiveErrorLimit`` (Argo's separate
   limit), so a short Prometheus outage does not roll back a good release and a long one does;
-* otherwise any check INCONCLUSIVE (no data) -> the step is not a pass. **No data never
-  passes**: advancement halts. Whether it also counts toward the rollback threshold is the
+* otherwise any check INCONCLUSIVE (no data, or fewer samples than its ``minSamples``) -> the
+  step is not a pass. **No data never passes**: advancement halts. Too few samples never counts
+  toward ``threshold`` (a quiet service is not a bad one); ``inconclusiveDeadline`` bounds the wait. Whether it also counts toward the rollback threshold is the
   explicit policy :data:`UNMEASURED_COUNTS_AS_FAILED_CHECK` (True, like Flagger, which
   increments failedChecks when a query returns nothing) so a canary that receives no traffic
   is eventually rolled back rather than stuck.
@@ -44,6 +45,7 @@ __all__ = [
     "halt_message",
     "judge",
     "non_finite_message",
+    "samples_message",
 ]
 
 #: Policy: an INCONCLUSIVE step counts one failed check toward the rollback threshold.
@@ -85,12 +87,20 @@ def classify(
 
 
 def classify_measurement(
-    measurement: Measurement, threshold_range: ThresholdRangeLike | None
+    measurement: Measurement,
+    threshold_range: ThresholdRangeLike | None,
+    *,
+    min_samples: int | None = None,
+    sample_count: float | None = None,
 ) -> CheckOutcome:
-    """Classify what the edge measured: provider ERROR -> ERROR, NO_DATA -> INCONCLUSIVE, else
+    """Classify what the edge measured: provider ERROR -> ERROR, fewer than ``min_samples``
+    requests in the window -> INCONCLUSIVE (insufficient), NO_DATA -> INCONCLUSIVE, else
     :func:`classify` of the value against the (inclusive) range."""
+    insufficient = False
     if measurement.outcome is ProviderOutcome.ERROR:
         verdict = Verdict.ERROR
+    elif min_samples is not None and (sample_count or 0.0) < min_samples:
+        verdict, insufficient = Verdict.INCONCLUSIVE, True
     elif measurement.outcome is ProviderOutcome.NO_DATA:
         verdict = Verdict.INCONCLUSIVE
     else:
@@ -103,7 +113,11 @@ def classify_measurement(
         threshold_max=threshold_range.max if threshold_range is not None else None,
         message=measurement.message,
         primary_value=measurement.primary_value,
-        samples=measurement.samples,
+        window_seconds=measurement.window_seconds,
+        revision_scoped=measurement.revision_scoped,
+        sample_count=sample_count,
+        min_samples=min_samples,
+        insufficient=insufficient,
     )
 
 
@@ -116,12 +130,20 @@ def check_message(outcome: CheckOutcome) -> str:
         if outcome.threshold_max is not None and value > outcome.threshold_max:
             return f"{outcome.name} {value:.2f} > {format_number(outcome.threshold_max)}"
     if outcome.verdict is Verdict.INCONCLUSIVE:
+        if outcome.insufficient:
+            return samples_message(outcome)
         if value is not None and math.isinf(value):
             return non_finite_message(outcome.name, value) or ""
         return outcome.message or f"no values found for metric {outcome.name}"
     if outcome.verdict is Verdict.ERROR:
         return outcome.message or "unknown error"
     return outcome.message
+
+
+def samples_message(outcome: CheckOutcome) -> str:
+    """``request-success-rate has 12 of 50 samples``: why a check with minSamples is not judged yet."""
+    count = outcome.sample_count or 0.0
+    return f"{outcome.name} has {count:.0f} of {outcome.min_samples} samples (waiting for traffic)"
 
 
 def non_finite_message(name: str, value: float | None) -> str | None:
@@ -161,8 +183,18 @@ class StepJudgment:
         if self.kind is JudgmentKind.FAILED:
             return True
         if self.kind is JudgmentKind.INCONCLUSIVE:
-            return UNMEASURED_COUNTS_AS_FAILED_CHECK
+            # Too few samples (minSamples) is a quiet service, not a bad one: it never counts.
+            return UNMEASURED_COUNTS_AS_FAILED_CHECK and not self.only_insufficient
         return False  # ERROR has a limit of its own (consecutiveErrorLimit), see machine._provider_error
+
+    @property
+    def only_insufficient(self) -> bool:
+        """INCONCLUSIVE only because checks with ``minSamples`` lack samples (see inconclusiveDeadline)."""
+        return (
+            self.kind is JudgmentKind.INCONCLUSIVE
+            and bool(self.inconclusive)
+            and all(o.insufficient for o in self.inconclusive)
+        )
 
     @property
     def reasons(self) -> tuple[CheckOutcome, ...]:
@@ -195,6 +227,8 @@ def format_number(value: float) -> str:
 def halt_message(outcome: CheckOutcome, ref: CanaryRef) -> str:
     """Flagger-worded reason why this check halts advancement (for a Warning event)."""
     if outcome.verdict is Verdict.INCONCLUSIVE:
+        if outcome.insufficient:
+            return f"Halt advancement {samples_message(outcome)}"
         if outcome.value is not None and math.isinf(outcome.value):
             # NaN keeps Flagger's "no values found" wording (0/0: no traffic); ±Inf is named.
             return f"Halt advancement {non_finite_message(outcome.name, outcome.value)}"

@@ -53,10 +53,12 @@ weight-based analysis and leaves the phase as it is.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from canary.api.duration import format_duration
 from canary.api.models import (
     CONDITION_AUTOSCALER_NOT_REFERENCED,
     CONDITION_METRIC_PROVIDER_WARNING,
@@ -70,6 +72,7 @@ from canary.api.models import (
     REQUEST_PROMOTE,
     REQUEST_RETRY,
     AlertSeverity,
+    CanaryMetric,
     CanarySpec,
     CanaryStatus,
     CheckResult,
@@ -77,11 +80,12 @@ from canary.api.models import (
     GateWait,
     Phase,
     RevisionOutcome,
-    ThresholdRange,
     WebhookType,
     parse_time,
     unsupported_fields,
 )
+from canary.core import sequential as judging
+from canary.core import slo as slo_checks
 from canary.core.actions import (
     Action,
     CallWebhooks,
@@ -97,18 +101,27 @@ from canary.core.actions import (
 from canary.core.checks import JudgmentKind, check_message, classify_measurement, halt_message, judge
 from canary.core.conditions import format_timestamp, progressing_condition, promoted_condition, set_condition
 from canary.core.hooks import HookOutcome, NeedAnswers, answers, hooks_of
-from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation
+from canary.core.observations import CanaryRef, CheckOutcome, Measurement, Observation, WindowSamples
 from canary.core.weights import TOTAL_WEIGHT, is_final_weight, max_weight, next_promotion_weight, next_weight
+from canary.core.windows import (
+    MeasurementPlan,
+    check_window,
+    judge_interval_seconds,
+    judge_window,
+    slo_windows,
+)
 
 __all__ = [
     "ANALYSING_PHASES",
     "IDLE_PHASES",
     "MIN_TICK_SECONDS",
     "Decision",
+    "MeasurementPlan",
     "checks_due",
     "classify_checks",
     "decide",
     "finalize",
+    "measurement_plan",
     "next_tick_in",
 ]
 
@@ -574,7 +587,33 @@ def checks_due(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -> 
         return False
     if status.canary_weight == 0 and status.iterations == 0:
         return False  # first step: nothing has been routed to the canary yet
-    return _step_due(spec, status, now)
+    return _analysis_due(spec, status, now)
+
+
+def measurement_plan(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -> MeasurementPlan:
+    """What the edge must measure this tick for :func:`decide` (see :mod:`canary.core.windows`).
+
+    Metric checks with their windows when a step is due; raw revision counts for the checks
+    with ``minSamples``, the SLO's burn-rate windows and the judge's next window.
+    """
+    if status is None:
+        return MeasurementPlan()
+    step = checks_due(spec, status, now)
+    samples: set[int] = set()
+    checks: dict[str, int] | None = None
+    if step:
+        checks = {}
+        for metric in spec.analysis.metrics or []:
+            window = check_window(metric, status, now)
+            checks.setdefault(metric.name, window)
+            if metric.min_samples is not None:
+                samples.add(window)
+        for short, long in slo_windows(spec, status, now):
+            samples.update((short, long))
+    judged = judge_window(spec, status, now, step_tick=step)
+    if judged is not None:
+        samples.add(judged)
+    return MeasurementPlan(checks=checks, samples=tuple(sorted(samples)))
 
 
 def next_tick_in(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -> float:
@@ -589,7 +628,14 @@ def next_tick_in(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -
     if status.step_started_at is None:
         return MIN_TICK_SECONDS
     elapsed = (now - parse_time(status.step_started_at)).total_seconds()
-    return max(interval - elapsed, MIN_TICK_SECONDS)
+    wait = interval - elapsed
+    if spec.analysis.judge is not None and status.phase in ANALYSING_PHASES:
+        if _judge_cleared_step(spec, status):
+            return MIN_TICK_SECONDS
+        looked = status.judge.observed_until if status.judge is not None else None
+        since_look = (now - parse_time(looked or status.step_started_at)).total_seconds()
+        wait = min(wait, judge_interval_seconds(spec) - since_look)
+    return max(wait, MIN_TICK_SECONDS)
 
 
 # --------------------------------------------------------------------------- phases
@@ -600,6 +646,24 @@ def _step_due(spec: CanarySpec, status: CanaryStatus, now: datetime) -> bool:
     if status.step_started_at is None:
         return True
     return now - parse_time(status.step_started_at) >= spec.analysis_interval
+
+
+def _judge_cleared_step(spec: CanarySpec, status: CanaryStatus) -> bool:
+    """The judge showed, within the current step, that the canary is not worse (``earlyAdvance``)."""
+    judge_spec, state = spec.analysis.judge, status.judge
+    return (
+        judge_spec is not None
+        and judge_spec.early_advance
+        and state is not None
+        and state.verdict == judging.JudgeVerdict.NO_REGRESSION.value
+        and state.step_started_at == status.step_started_at
+        and (status.canary_weight > 0 or status.iterations > 0)
+    )
+
+
+def _analysis_due(spec: CanarySpec, status: CanaryStatus, now: datetime) -> bool:
+    """An analysis step is due: its interval has passed, or the judge cleared it early."""
+    return _step_due(spec, status, now) or _judge_cleared_step(spec, status)
 
 
 def _stalled_for(draft: _Draft) -> timedelta:
@@ -1009,6 +1073,9 @@ def _reset_for_revision(draft: _Draft, *, always_reroute: bool) -> None:
         iterations=0,
         checks=[],
         gate=None,
+        judge=None,
+        analysis_started_at=None,
+        inconclusive_since=None,
         last_applied_spec=revision.hash,
         revision=revision.model_copy(),
     )
@@ -1078,7 +1145,10 @@ def _analyse(draft: _Draft) -> Decision:
         )
         return draft.finish(f"canary weight {ceiling} (capped to the analysis' maximum weight)")
 
-    if not _step_due(spec, before, obs.now):
+    regression = _judge(draft)
+    if regression is not None:
+        return regression
+    if not _analysis_due(spec, before, obs.now):
         return draft.finish()
 
     if not obs.primary.ready:
@@ -1135,12 +1205,15 @@ def _analyse(draft: _Draft) -> Decision:
 
     # Load tests and acceptance tests (rollout hooks) run with every check, as in Flagger.
     failed_tests = _failed_hooks(draft, WebhookType.ROLLOUT, "external check")
-    outcomes = classify_checks(spec, obs.checks)
+    outcomes = classify_checks(spec, obs.checks, obs.samples, before, obs.now) + _slo_outcomes(draft)
     judgment = judge(outcomes)
     draft.set(checks=[_check_result(o, draft.stamp) for o in outcomes])
     if failed_tests:
         return _failed_step(draft, failed_tests, cause=failed_tests[0])
     draft.set(consecutive_errors=before.consecutive_errors + 1 if judgment.kind is JudgmentKind.ERROR else 0)
+    if judgment.only_insufficient:
+        return _insufficient_samples(draft, judgment.inconclusive)
+    draft.set(inconclusive_since=None)
     if not judgment.passed:
         messages = [halt_message(o, draft.ref) for o in judgment.reasons]
         if judgment.kind is JudgmentKind.ERROR:
@@ -1156,6 +1229,62 @@ def _analyse(draft: _Draft) -> Decision:
         return _failed_step(draft, messages, cause=check_message(worst) or halt_message(worst, draft.ref))
 
     return _advance(draft)
+
+
+def _judge(draft: _Draft) -> Decision | None:
+    """Fold the judge's new window into its evidence; roll back at once on a proven regression."""
+    spec, before, obs = draft.spec, draft.before, draft.obs
+    if spec.analysis.judge is None:
+        return None
+    window = judge_window(spec, before, obs.now, step_tick=checks_due(spec, before, obs.now))
+    samples = obs.samples.get(float(window)) if window is not None else None
+    if samples is None:
+        return None
+    if samples.error:
+        # Nothing learnt; the window is judged again (longer) next time.
+        return None
+    outcome = judging.update(
+        spec.analysis.judge,
+        before.judge,
+        samples,
+        observed_until=draft.stamp,
+        step_started_at=before.step_started_at,
+    )
+    draft.set(judge=outcome.status)
+    if outcome.verdict is not judging.JudgeVerdict.REGRESSION:
+        return None
+    return _rollback(
+        draft,
+        f"Rolling back {draft.canary}: the judge found a regression: {outcome.message}",
+        cause=f"judge: {outcome.message}",
+    )
+
+
+def _slo_outcomes(draft: _Draft) -> tuple[CheckOutcome, ...]:
+    """The SLO burn-rate checks of this step (none without ``analysis.slo``)."""
+    slo = draft.spec.analysis.slo
+    if slo is None:
+        return ()
+    return slo_checks.evaluate(slo, slo_windows(draft.spec, draft.before, draft.obs.now), draft.obs.samples)
+
+
+def _insufficient_samples(draft: _Draft, short: tuple[CheckOutcome, ...]) -> Decision:
+    """Too little traffic to judge: halt without a failed check, until ``inconclusiveDeadline``."""
+    spec, before, now = draft.spec, draft.before, draft.obs.now
+    since = before.inconclusive_since or before.step_started_at or draft.stamp
+    draft.set(inconclusive_since=since)
+    waited = now - parse_time(since)
+    deadline = spec.analysis.inconclusive_deadline_timedelta or spec.progress_deadline
+    detail = "; ".join(check_message(o) for o in short)
+    if waited > deadline:
+        text = f"analysis inconclusive for {format_duration(waited)}: {detail}"
+        return _rollback(draft, f"Rolling back {draft.canary}: {text}", cause=text, condition=text)
+    for outcome in short:
+        _warn_once(draft, halt_message(outcome, draft.ref), reason="Inconclusive")
+    draft.paced()
+    return draft.finish(
+        f"Halt advancement {detail} (inconclusive for {format_duration(waited)} of {format_duration(deadline)})"
+    )
 
 
 def _provider_error(draft: _Draft, reason: str) -> Decision:
@@ -1188,6 +1317,8 @@ def _advance(draft: _Draft, *, first_step: bool = False) -> Decision:
         iteration = before.iterations + 1
         draft.set(iterations=iteration)
         draft.progressed()
+        if first_step:
+            draft.set(analysis_started_at=draft.stamp)
         draft.event(f"Advance {draft.canary} canary iteration {iteration}/{wanted}", reason="Advanced")
         return draft.finish(f"iteration {iteration}/{wanted}")
     if is_final_weight(analysis, before.canary_weight) and not first_step:
@@ -1203,6 +1334,8 @@ def _advance(draft: _Draft, *, first_step: bool = False) -> Decision:
     weight = next_weight(analysis, before.canary_weight)
     draft.route(weight)
     draft.progressed()
+    if first_step:
+        draft.set(analysis_started_at=draft.stamp)
     draft.event(f"Advance {draft.canary} canary weight {weight}", reason="Advanced")
     return draft.finish(f"canary weight {weight}")
 
@@ -1322,25 +1455,47 @@ def _threshold_message(draft: _Draft, failed: int) -> str:
     return f"Rolling back {draft.canary} failed checks threshold reached {failed}"
 
 
-def classify_checks(spec: CanarySpec, measurements: tuple[Measurement, ...]) -> tuple[CheckOutcome, ...]:
+def classify_checks(
+    spec: CanarySpec,
+    measurements: tuple[Measurement, ...],
+    samples: Mapping[float, WindowSamples] | None = None,
+    status: CanaryStatus | None = None,
+    now: datetime | None = None,
+) -> tuple[CheckOutcome, ...]:
     """Classify each measurement against its metric's range in the spec (matched by name).
 
     A measurement of a metric the spec does not define cannot be judged: it is an ERROR, never
-    a pass.
+    a pass. A metric with ``minSamples`` is judged only once its window (see
+    :func:`~canary.core.windows.check_window`, which needs ``status`` and ``now``) holds that
+    many canary requests in ``samples``; a window whose counts could not be measured is an ERROR.
     """
-    ranges: dict[str, ThresholdRange] = {}
-    for metric in spec.analysis.metrics or []:
-        ranges.setdefault(metric.name, metric.effective_range)
+    metrics: dict[str, CanaryMetric] = {}
+    for defined in spec.analysis.metrics or []:
+        metrics.setdefault(defined.name, defined)
     outcomes: list[CheckOutcome] = []
     for measurement in measurements:
-        threshold = ranges.get(measurement.name)
-        if threshold is None:
+        metric = metrics.get(measurement.name)
+        if metric is None:
             unknown = Measurement.error(
                 measurement.name, f"metric {measurement.name} is not defined in spec.analysis.metrics"
             )
             outcomes.append(classify_measurement(unknown, None))
-        else:
-            outcomes.append(classify_measurement(measurement, threshold))
+            continue
+        if metric.min_samples is None or status is None or now is None:
+            outcomes.append(classify_measurement(measurement, metric.effective_range))
+            continue
+        window = (samples or {}).get(float(check_window(metric, status, now)))
+        if window is None or window.error:
+            reason = window.error if window is not None and window.error else "request count not measured"
+            counted = Measurement.error(measurement.name, f"metric {measurement.name}: samples: {reason}")
+            outcomes.append(classify_measurement(counted, metric.effective_range))
+            continue
+        count = window.canary.requests if window.canary is not None else 0.0
+        outcomes.append(
+            classify_measurement(
+                measurement, metric.effective_range, min_samples=metric.min_samples, sample_count=count
+            )
+        )
     return tuple(outcomes)
 
 
@@ -1354,6 +1509,10 @@ def _check_result(outcome: CheckOutcome, stamp: str) -> CheckResult:
         message=check_message(outcome) or None,
         primary_value=_finite(outcome.primary_value),
         time=stamp,
+        window=format_duration(outcome.window_seconds) if outcome.window_seconds else None,
+        scope=("Revision" if outcome.revision_scoped else "Query") if outcome.window_seconds else None,
+        samples=_finite(outcome.sample_count),
+        min_samples=outcome.min_samples,
     )
 
 

@@ -29,8 +29,8 @@ __all__ = [
     "ProviderOutcome",
     "Revision",
     "RevisionSample",
-    "RevisionSamples",
     "Verdict",
+    "WindowSamples",
     "WorkloadState",
 ]
 
@@ -92,12 +92,17 @@ class RevisionSample:
 
 
 @dataclass(frozen=True)
-class RevisionSamples:
-    """Canary and primary samples taken over the same window, for canary-vs-primary judgment."""
+class WindowSamples:
+    """Both revisions' raw counts over one window the core asked for (ending at ``Observation.now``).
 
-    canary: RevisionSample
-    primary: RevisionSample
-    window_seconds: float | None = None
+    ``canary``/``primary`` are None when that revision has no request series in the window (no
+    data, not "0 requests"); ``error`` is the provider's message when the queries failed.
+    """
+
+    window_seconds: float
+    canary: RevisionSample | None = None
+    primary: RevisionSample | None = None
+    error: str = ""
 
 
 class ProviderOutcome(StrEnum):
@@ -118,7 +123,7 @@ class Measurement:
     The edge only measures; :func:`canary.core.checks.classify_measurement` compares the value
     with the metric's threshold from the spec. ``message`` is the provider's explanation (the
     error text, or why there is no data); ``primary_value`` is the same metric for the primary
-    (display only) and ``samples`` are raw counts for a statistical judge.
+    (display only). Raw counts for the judge come separately, as :class:`WindowSamples`.
     """
 
     name: str
@@ -126,10 +131,14 @@ class Measurement:
     value: float | None = None
     message: str = ""
     primary_value: float | None = None
-    samples: RevisionSamples | None = None
     warning: str = ""
     """Something unsafe about how it was measured that does not change the value (for example
     credentials sent over plain http); the core shows it in a warning condition."""
+    window_seconds: float | None = None
+    """The query window, ending at the observation's ``now``."""
+    revision_scoped: bool = False
+    """True when the query provably covers only the canary revision (the built-in checks); a
+    user's query or MetricTemplate cannot be vouched for."""
 
     def __post_init__(self) -> None:
         """A MEASURED outcome without a value, or an ERROR with one, would be a lie."""
@@ -145,7 +154,8 @@ class Measurement:
         value: float | None,
         *,
         primary_value: float | None = None,
-        samples: RevisionSamples | None = None,
+        window_seconds: float | None = None,
+        revision_scoped: bool = False,
     ) -> Measurement:
         """The provider's answer: None (empty result) and NaN are NO_DATA, anything else MEASURED."""
         no_data = value is None or math.isnan(value)
@@ -154,7 +164,8 @@ class Measurement:
             outcome=ProviderOutcome.NO_DATA if no_data else ProviderOutcome.MEASURED,
             value=value,
             primary_value=primary_value,
-            samples=samples,
+            window_seconds=window_seconds,
+            revision_scoped=revision_scoped,
         )
 
     @classmethod
@@ -184,7 +195,14 @@ class CheckOutcome:
     threshold_max: float | None = None
     message: str = ""
     primary_value: float | None = None
-    samples: RevisionSamples | None = None
+    window_seconds: float | None = None
+    revision_scoped: bool = False
+    sample_count: float | None = None
+    """Canary requests in the window, when counted."""
+    min_samples: int | None = None
+    insufficient: bool = False
+    """INCONCLUSIVE because the window held fewer than ``min_samples`` requests: halts
+    advancement but never counts as a failed check."""
 
 
 @dataclass(frozen=True)
@@ -226,6 +244,9 @@ class Observation:
     requests: Mapping[str, str] = field(default_factory=dict)
     hooks: Mapping[WebhookType, tuple[HookOutcome, ...]] = field(default_factory=dict)
     """Answers of the webhooks the core asked for this tick, by type (see :mod:`canary.core.hooks`)."""
+    samples: Mapping[float, WindowSamples] = field(default_factory=dict)
+    """Raw revision counts for the windows :func:`~canary.core.machine.measurement_plan` asked
+    for, by window length in seconds (a window absent from it was not measured this tick)."""
 
     def __post_init__(self) -> None:
         """A naive ``now`` would make pacing depend on the host's timezone; refuse it."""

@@ -27,7 +27,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, wait_random
 
 from canary.api.duration import duration_seconds
 from canary.api.models import Canary, CanaryMetric, TemplateRef
-from canary.core.observations import Measurement, RevisionSample, RevisionSamples
+from canary.core.observations import Measurement, RevisionSample, WindowSamples
 from canary.metrics.builtin import BUILTIN_QUERIES, builtin_query, revision_queries
 from canary.metrics.template import QueryContext, TemplateError, render_query
 from canary.routers.base import service_names
@@ -44,6 +44,7 @@ __all__ = [
     "ResolvedTemplate",
     "TemplateResolver",
     "VectorSample",
+    "prometheus_duration",
     "query_context",
     "revision_sample",
 ]
@@ -119,13 +120,15 @@ class MetricsProvider(Protocol):
         """True when the backend answers a trivial query."""
         ...
 
-    def run_query(self, query: str, timeout: float | None = None) -> float | None:
-        """A single value (None = no data); raises MetricsQueryError when the backend fails
-        or answers with more than one series."""
+    def run_query(self, query: str, timeout: float | None = None, at: float | None = None) -> float | None:
+        """A single value (None = no data) evaluated at unix time ``at`` (default: now); raises
+        MetricsQueryError when the backend fails or answers with more than one series."""
         ...
 
-    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
-        """Every series of the answer, for per-bucket or per-revision observations."""
+    def run_vector(
+        self, query: str, timeout: float | None = None, at: float | None = None
+    ) -> list[VectorSample]:
+        """Every series of the answer at unix time ``at``, for per-bucket or per-revision observations."""
         ...
 
 
@@ -163,16 +166,24 @@ class MetricCheck:
     attempts: int = 3
     min_wait: float = 0.2
     max_wait: float = 1.0
-    collect_samples: bool = True
     budget: float = CHECK_BUDGET_SECONDS
 
-    def measure(self, canary: Canary, metric: CanaryMetric, interval: str | None = None) -> Measurement:
-        """Run the metric's query over ``interval`` (default: the metric's, else 1m).
+    def measure(
+        self,
+        canary: Canary,
+        metric: CanaryMetric,
+        window_seconds: int | None = None,
+        at: float | None = None,
+    ) -> Measurement:
+        """Run the metric's query over the ``window_seconds`` ending at unix time ``at``.
 
+        The window is what the core chose (:func:`canary.core.windows.check_window`); without
+        one the metric's ``interval`` (else 1m) ending now. It fills ``{{ interval }}``.
         Never raises: any exception, expected or not, becomes a provider ERROR carrying its message.
         """
+        interval = prometheus_duration(window_seconds) if window_seconds is not None else None
         try:
-            return self._measure(canary, metric, interval)
+            return self._measure(canary, metric, interval, at)
         except Exception as exc:  # the contract: a broken check is a provider ERROR, not a crash
             logger.warning("metric %s check failed unexpectedly", metric.name, exc_info=True)
             detail = _WHITESPACE.sub(" ", str(exc)).strip()
@@ -181,7 +192,9 @@ class MetricCheck:
                 metric.name, f"metric {metric.name} check failed: {type(exc).__name__}: {detail}"
             )
 
-    def _measure(self, canary: Canary, metric: CanaryMetric, interval: str | None) -> Measurement:
+    def _measure(
+        self, canary: Canary, metric: CanaryMetric, interval: str | None, at: float | None
+    ) -> Measurement:
         budget = Budget(self.budget)
         context = query_context(canary, metric, interval)
         provider = self.provider
@@ -205,18 +218,45 @@ class MetricCheck:
             return _error(metric, str(exc))
 
         try:
-            value = self._with_retries(lambda timeout: provider.run_query(query, timeout), budget)
+            value = self._with_retries(lambda timeout: provider.run_query(query, timeout, at), budget)
         except MetricsQueryError as exc:
             return dataclasses.replace(_error(metric, str(exc)), warning=warning)
 
         primary_value: float | None = None
-        samples: RevisionSamples | None = None
         if metric.is_builtin:
-            primary_value = self._primary_value(provider, metric.name, context, budget)
-            if self.collect_samples:
-                samples = self._samples(provider, context, budget)
-        measurement = Measurement.of(metric.name, value, primary_value=primary_value, samples=samples)
+            primary_value = self._primary_value(provider, metric.name, context, budget, at)
+        measurement = Measurement.of(
+            metric.name,
+            value,
+            primary_value=primary_value,
+            window_seconds=_window_seconds(context.interval),
+            # Built-in queries select the canary workload by exact name over a window the core
+            # cut to the step; a user's query may select anything.
+            revision_scoped=metric.is_builtin,
+        )
         return dataclasses.replace(measurement, warning=warning) if warning else measurement
+
+    def samples(self, canary: Canary, window_seconds: int, at: float | None = None) -> WindowSamples:
+        """Both revisions' raw counts over ``window_seconds`` ending at ``at`` (never raises).
+
+        A revision without request series in the window is None ("no data", not "0 requests").
+        """
+        context = query_context(canary, None, prometheus_duration(window_seconds))
+        budget = Budget(self.budget)
+        try:
+            canary_sample = self._with_retries(
+                lambda timeout: revision_sample(self.provider, context, Budget(timeout), at), budget
+            )
+            primary_context = _for_workload(context, primary_name(context.target))
+            primary_sample = self._with_retries(
+                lambda timeout: revision_sample(self.provider, primary_context, Budget(timeout), at), budget
+            )
+        except MetricsQueryError as exc:
+            return WindowSamples(float(window_seconds), error=f"request counts: {exc}")
+        except Exception as exc:  # the contract: never raise
+            logger.warning("revision samples failed unexpectedly", exc_info=True)
+            return WindowSamples(float(window_seconds), error=f"request counts: {type(exc).__name__}: {exc}")
+        return WindowSamples(float(window_seconds), canary=canary_sample, primary=primary_sample)
 
     def _with_retries(self, call: Callable[[float], T], budget: Budget) -> T:
         """``call(timeout)`` retried while retryable, within ``attempts`` and the budget."""
@@ -237,37 +277,18 @@ class MetricCheck:
         return retrying(lambda: call(budget.timeout()))
 
     def _primary_value(
-        self, provider: MetricsProvider, name: str, context: QueryContext, budget: Budget
+        self, provider: MetricsProvider, name: str, context: QueryContext, budget: Budget, at: float | None
     ) -> float | None:
         """The same built-in metric for the primary, for side-by-side display; best effort."""
         try:
             return provider.run_query(
-                builtin_query(name, _for_workload(context, primary_name(context.target))), budget.timeout()
+                builtin_query(name, _for_workload(context, primary_name(context.target))),
+                budget.timeout(),
+                at,
             )
         except MetricsQueryError as exc:
             logger.debug("primary value of %s unavailable: %s", name, exc)
             return None
-
-    def _samples(
-        self, provider: MetricsProvider, context: QueryContext, budget: Budget
-    ) -> RevisionSamples | None:
-        """Raw counts for both revisions over the same window.
-
-        None if any query fails or either revision has no request data: "no data" must not
-        be mistaken for "zero requests" by a statistical judge.
-        """
-        try:
-            canary = revision_sample(provider, context, budget)
-            primary = revision_sample(provider, _for_workload(context, primary_name(context.target)), budget)
-        except MetricsQueryError as exc:
-            logger.debug("revision samples unavailable: %s", exc)
-            return None
-        if canary is None or primary is None:
-            logger.debug("revision samples unavailable: no request data for one of the revisions")
-            return None
-        return RevisionSamples(
-            canary=canary, primary=primary, window_seconds=_window_seconds(context.interval)
-        )
 
 
 def _error(metric: CanaryMetric, reason: str) -> Measurement:
@@ -278,17 +299,22 @@ def _error(metric: CanaryMetric, reason: str) -> Measurement:
 # ---------------------------------------------------------------------------- helpers
 
 
-def query_context(canary: Canary, metric: CanaryMetric, interval: str | None = None) -> QueryContext:
-    """The placeholder values for one metric of one Canary."""
+def query_context(canary: Canary, metric: CanaryMetric | None, interval: str | None = None) -> QueryContext:
+    """The placeholder values for one metric of one Canary (or for raw counts, without a metric)."""
     apex, _, _ = service_names(canary)
     return QueryContext(
         name=canary.name,
         namespace=canary.namespace,
         target=canary.spec.target_ref.name,
         service=apex,
-        interval=interval or metric.interval or DEFAULT_METRIC_INTERVAL,
-        variables=dict(metric.template_variables or {}),
+        interval=interval or (metric.interval if metric else None) or DEFAULT_METRIC_INTERVAL,
+        variables=dict(metric.template_variables or {}) if metric else {},
     )
+
+
+def prometheus_duration(seconds: int) -> str:
+    """A window in Prometheus' duration syntax: ``60`` -> ``60s`` (``{{ interval }}`` renders it)."""
+    return f"{max(1, int(seconds))}s"
 
 
 def _for_workload(context: QueryContext, workload: str) -> QueryContext:
@@ -310,7 +336,7 @@ def _window_seconds(interval: str) -> float | None:
 
 
 def revision_sample(
-    provider: MetricsProvider, context: QueryContext, budget: Budget | None = None
+    provider: MetricsProvider, context: QueryContext, budget: Budget | None = None, at: float | None = None
 ) -> RevisionSample | None:
     """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload.
 
@@ -324,12 +350,12 @@ def revision_sample(
         return budget.timeout() if budget is not None else None
 
     queries = revision_queries(context)
-    requests = provider.run_query(queries.requests, timeout())
+    requests = provider.run_query(queries.requests, timeout(), at)
     if requests is None:
         return None
-    errors = provider.run_query(queries.errors, timeout())
+    errors = provider.run_query(queries.errors, timeout(), at)
     buckets: list[tuple[float, float]] = []
-    for sample in provider.run_vector(queries.latency_buckets, timeout()):
+    for sample in provider.run_vector(queries.latency_buckets, timeout(), at):
         le = sample.labels.get("le")
         if le is not None:
             buckets.append((float(le) / 1000.0, sample.value))

@@ -118,10 +118,12 @@ class RefusedProvider:
     def is_online(self) -> bool:
         return False
 
-    def run_query(self, query: str, timeout: float | None = None) -> float | None:
+    def run_query(self, query: str, timeout: float | None = None, at: float | None = None) -> float | None:
         raise MetricsQueryError(self.reason, retryable=False)
 
-    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
+    def run_vector(
+        self, query: str, timeout: float | None = None, at: float | None = None
+    ) -> list[VectorSample]:
         raise MetricsQueryError(self.reason, retryable=False)
 
 

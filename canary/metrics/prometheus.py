@@ -219,16 +219,19 @@ class PrometheusProvider:
     def __repr__(self) -> str:
         return f"PrometheusProvider({self.origin!r})"
 
-    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
+    def run_vector(
+        self, query: str, timeout: float | None = None, at: float | None = None
+    ) -> list[VectorSample]:
         """All samples of an instant query (whitespace collapsed, as Flagger sends it).
 
-        ``timeout`` shortens this request's :data:`QUERY_TIMEOUT_SECONDS` (never lengthens it).
+        ``timeout`` shortens this request's :data:`QUERY_TIMEOUT_SECONDS` (never lengthens it);
+        ``at`` is the evaluation time (unix seconds, the API's ``time`` parameter; default now).
         """
         if self._endpoint is None:
             raise MetricsQueryError(self._invalid or "invalid metrics address", retryable=False)
         limit = self._timeout if timeout is None else max(0.001, min(timeout, self._timeout))
         compact = _WHITESPACE.sub(" ", query).strip()
-        status, body = self._get(compact, limit)
+        status, body = self._get(compact, limit, at)
         return self._answer(status, body)
 
     def _capture(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
@@ -249,14 +252,15 @@ class PrometheusProvider:
         response._content = body if body is not None else b""  # what the client reads next
         return response
 
-    def _get(self, query: str, timeout: float) -> tuple[int, bytes | None]:
+    def _get(self, query: str, timeout: float, at: float | None = None) -> tuple[int, bytes | None]:
         """Status and body (None when too large) of ``GET /api/v1/query``; no redirect is followed."""
         assert self._endpoint is not None
         self._seen.deadline = time.monotonic() + timeout
         self._seen.answer = None
         try:
             try:
-                self._client.custom_query(query, timeout=(timeout, timeout))
+                params = {"time": f"{at:.3f}"} if at is not None else None
+                self._client.custom_query(query, params=params, timeout=(timeout, timeout))
             except (PrometheusApiClientException, KeyError, TypeError, ValueError):
                 pass  # judged below from what the hook saw, never from the exception's text
             except _RedirectRefused:
@@ -321,14 +325,14 @@ class PrometheusProvider:
             f"HTTP {status} from Prometheus at {self.origin}: {detail}", retryable=retryable
         )
 
-    def run_query(self, query: str, timeout: float | None = None) -> float | None:
+    def run_query(self, query: str, timeout: float | None = None, at: float | None = None) -> float | None:
         """The query's value; None when it returned no (non-NaN) sample.
 
         Several series are an error (not retried): Flagger silently takes the last one, which
         depends on the order Prometheus happens to return them in.  Aggregate in the query
         (``sum(...)``) to get a single number.
         """
-        samples = self.run_vector(query, timeout)
+        samples = self.run_vector(query, timeout, at)
         if len(samples) > 1:
             raise MetricsQueryError(
                 f"query returned {len(samples)} series; a check needs one (aggregate it, e.g. with sum())",

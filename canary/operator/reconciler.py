@@ -54,7 +54,7 @@ from canary.core.conditions import set_condition
 from canary.core.hooks import HookOutcome, hooks_of, payload_phase
 from canary.core.observations import CanaryRef, Measurement, Observation
 from canary.kube import KubeClients, instrument, is_not_found, load_clients
-from canary.metrics.analysis import measure_checks
+from canary.metrics.analysis import measure_checks, measure_samples
 from canary.operator.config import Logger, OperatorConfig
 from canary.operator.recorder import Recorder
 from canary.routers.base import Router, RouterError
@@ -224,14 +224,25 @@ class Reconciler:
         """Everything the core may look at this tick; metrics only when the core will judge them."""
         seen = await asyncio.to_thread(edges.target.observe, canary)
         route = await asyncio.to_thread(self._routes_or_none, canary, edges.router)
+        plan = machine.measurement_plan(canary.spec, canary.status, now)
         checks: tuple[Measurement, ...] | None = None
-        if machine.checks_due(canary.spec, canary.status, now):
+        if plan.checks is not None:
             checks = await measure_checks(
                 canary,
                 self.clients,
                 self.config.prometheus_url,
                 metrics_address_allow=self.config.metrics_address_allow,
+                windows=plan.checks,
+                at=now,
             )
+        samples = await measure_samples(
+            canary,
+            self.clients,
+            self.config.prometheus_url,
+            plan.samples,
+            now,
+            metrics_address_allow=self.config.metrics_address_allow,
+        )
         return Observation(
             now=now,
             canary=CanaryRef(canary.name, canary.namespace),
@@ -245,6 +256,7 @@ class Reconciler:
             unreferenced_autoscalers=seen.unreferenced_autoscalers,
             owner=owner,
             requests=_requests(canary),
+            samples=samples,
         )
 
     @staticmethod

@@ -176,7 +176,7 @@ def black_hole() -> Iterator[_BlackHole]:
 
 
 def _check(address: str, **options: Any) -> MetricCheck:
-    return MetricCheck(PrometheusProvider(address), collect_samples=False, **options)
+    return MetricCheck(PrometheusProvider(address), **options)
 
 
 # ---------------------------------------------------------------- real Prometheus API errors
@@ -290,9 +290,7 @@ def test_a_server_that_never_answers_times_out_within_the_budget(black_hole: _Bl
 def test_a_body_trickling_in_is_cut_off(foreign: _Foreign) -> None:
     provider = PrometheusProvider(f"{foreign.address}/trickle", timeout=1)
     started = time.monotonic()
-    outcome = MetricCheck(provider, attempts=1, collect_samples=False).measure(
-        make_canary(), _metric(name="drip", query="up")
-    )
+    outcome = MetricCheck(provider, attempts=1).measure(make_canary(), _metric(name="drip", query="up"))
     assert outcome.outcome is ProviderOutcome.ERROR
     assert outcome.message == f"metric drip: Prometheus timed out after 1s at {foreign.address}"
     assert time.monotonic() - started < 10, "the server would take 40s to finish"

@@ -41,17 +41,35 @@ def test_request_success_rate_matches_the_error_ratio(prometheus: PrometheusFixt
     assert outcome.outcome is ProviderOutcome.MEASURED
     assert outcome.message == "", "the edge does not judge the value"
     assert outcome.primary_value == pytest.approx(100.0)
-    assert outcome.samples is not None
-    canary, primary = outcome.samples.canary, outcome.samples.primary
+    assert outcome.revision_scoped, "a built-in check selects the canary workload alone"
+
+
+def test_revision_samples_over_a_window_ending_at_a_given_time(prometheus: PrometheusFixture) -> None:
+    """The judge's counts: both revisions over exactly the window asked for, evaluated at ``at``."""
+    check = MetricCheck(PrometheusProvider(prometheus.address))
+    window = check.samples(make_canary(), 30, at=time.time())
+    assert window.error == "" and window.window_seconds == 30.0
+    canary, primary = window.canary, window.primary
+    assert canary is not None and primary is not None
     assert canary.requests > 0 and canary.errors / canary.requests == pytest.approx(
         CANARY_ERROR_RATIO, rel=0.05
     )
     assert primary.errors == 0
     assert [bound for bound, _ in canary.latency_buckets] == [0.05, 0.1, float("inf")]
+    before = check.samples(make_canary(), 30, at=time.time() - 3600)
+    assert before.canary is None and before.primary is None, "an hour ago nothing was served"
+
+
+def test_the_window_fills_the_interval_placeholder(prometheus: PrometheusFixture) -> None:
+    check = MetricCheck(PrometheusProvider(prometheus.address))
+    metric = _metric(name="w", query="vector(scalar(count_over_time(vector(1)[{{ interval }}:1s])))")
+    outcome = check.measure(make_canary(), metric, 7)
+    assert outcome.value == pytest.approx(7, abs=1)
+    assert (outcome.window_seconds, outcome.revision_scoped) == (7.0, False)
 
 
 def test_request_duration_p99(prometheus: PrometheusFixture) -> None:
-    check = MetricCheck(PrometheusProvider(prometheus.address), collect_samples=False)
+    check = MetricCheck(PrometheusProvider(prometheus.address))
     outcome = check.measure(make_canary(), _metric(name="request-duration", thresholdRange={"max": 500}))
     assert outcome.outcome is ProviderOutcome.MEASURED
     assert outcome.value == pytest.approx(99.0, abs=1)
@@ -100,10 +118,10 @@ def test_stopped_prometheus_is_an_error_after_bounded_retries() -> None:
     provider = PrometheusProvider(f"http://127.0.0.1:{free_port()}", timeout=1)
     original = provider.run_query
 
-    def counting(query: str, timeout: float | None = None) -> float | None:
+    def counting(query: str, timeout: float | None = None, at: float | None = None) -> float | None:
         nonlocal calls
         calls += 1
-        return original(query, timeout)
+        return original(query, timeout, at)
 
     provider.run_query = counting  # type: ignore[method-assign]
     started = time.monotonic()
@@ -121,7 +139,7 @@ def test_stopped_prometheus_is_an_error_after_bounded_retries() -> None:
 
 def test_nan_is_no_data_and_infinity_is_measured(prometheus: PrometheusFixture) -> None:
     """NaN (0/0: no traffic) is "no data"; +Inf is a number the core refuses to pass (INCONCLUSIVE)."""
-    check = MetricCheck(PrometheusProvider(prometheus.address), collect_samples=False)
+    check = MetricCheck(PrometheusProvider(prometheus.address))
     infinite = check.measure(
         make_canary(), _metric(name="inf", query="vector(1/0)", thresholdRange={"max": 1})
     )
@@ -188,7 +206,7 @@ def test_no_data_is_not_zero_requests(prometheus: PrometheusFixture) -> None:
     canary = make_canary(targetRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "absent"})
     metric = _metric(name="request-success-rate", thresholdRange={"min": 99})
     assert revision_sample(provider, query_context(canary, metric)) is None
-    assert MetricCheck(provider).measure(canary, metric).samples is None
+    assert MetricCheck(provider).samples(canary, 60).canary is None
     present = revision_sample(provider, query_context(make_canary(), metric))
     assert present is not None and present.requests > 0
 
@@ -197,10 +215,12 @@ class _Exploding:
     def is_online(self) -> bool:
         return True
 
-    def run_query(self, query: str, timeout: float | None = None) -> float | None:
+    def run_query(self, query: str, timeout: float | None = None, at: float | None = None) -> float | None:
         raise KeyError("surprise")
 
-    def run_vector(self, query: str, timeout: float | None = None) -> list[VectorSample]:
+    def run_vector(
+        self, query: str, timeout: float | None = None, at: float | None = None
+    ) -> list[VectorSample]:
         raise KeyError("surprise")
 
 
