@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "wait": "canary.cli.wait",
     "get": "canary.cli.get",
     "validate": "canary.cli.validate",
+    "simulate": "canary.cli.simulate",
     "promote": "canary.cli.control",
     "abort": "canary.cli.control",
     "retry": "canary.cli.control",
