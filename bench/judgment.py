@@ -77,7 +77,15 @@ from typing import Any
 from canary.api.models import CanarySpec, CanaryStatus, Phase
 from canary.core import machine
 from canary.core.conditions import format_timestamp
-from canary.core.observations import CanaryRef, Measurement, Observation, Revision, WorkloadState
+from canary.core.observations import (
+    CanaryRef,
+    Measurement,
+    Observation,
+    Revision,
+    RevisionSample,
+    WindowSamples,
+    WorkloadState,
+)
 from canary.core.simulate import EPOCH
 
 __all__ = [
@@ -453,15 +461,23 @@ class World:
         first = min(math.ceil(start_s / SLICE_S), SLICES)
         return sum(self.env.rate[i] * SLICE_S * self.excess(i) for i in range(first, SLICES))
 
+    def slice_range(self, end_s: float, length_s: float) -> tuple[int, int]:
+        """Slices ``[first, last)`` covering ``[end - length, end)``: both ends floored to a slice.
+
+        The same rounding at both ends keeps chained windows (one ending where the next starts)
+        from overlapping or leaving gaps.
+        """
+        last = min(int(end_s // SLICE_S), self.slices)
+        first = int(max(0.0, end_s - length_s) // SLICE_S)
+        return min(first, last), last
+
     def canary_window(self, end_s: float, length_s: float) -> tuple[int, int, tuple[tuple[float, int], ...]]:
         """The canary's counts over ``[end - length, end)`` (slice-aligned)."""
-        last = min(int(end_s // SLICE_S), self.slices)
-        return self.canary.window(last - round(length_s / SLICE_S), last)
+        return self.canary.window(*self.slice_range(end_s, length_s))
 
     def primary_window(self, end_s: float, length_s: float) -> tuple[int, int, tuple[tuple[float, int], ...]]:
         """The primary's counts over ``[end - length, end)`` (slice-aligned)."""
-        last = min(int(end_s // SLICE_S), self.slices)
-        return self.primary.window(last - round(length_s / SLICE_S), last)
+        return self.primary.window(*self.slice_range(end_s, length_s))
 
 
 def success_rate(requests: int, errors: int) -> float:
@@ -582,7 +598,11 @@ def initialized() -> CanaryStatus:
 
 
 def measure(world: World, name: str, now_s: float, window_s: float) -> Measurement:
-    """One built-in metric of the canary over ``[now - window, now)``, as the metric edge answers."""
+    """One built-in metric of the canary over ``[now - window, now)``, as the metric edge answers.
+
+    request-success-rate is ``100 * (1 - errors / requests)`` and request-duration the p99 in ms
+    (``histogram_quantile``); both NaN (no data) without requests.
+    """
     requests, errors, buckets = world.canary_window(now_s, window_s)
     if name == "request-success-rate":
         value = success_rate(requests, errors)
@@ -590,45 +610,77 @@ def measure(world: World, name: str, now_s: float, window_s: float) -> Measureme
         value = histogram_quantile(0.99, buckets)
     else:
         return Measurement.error(name, f"bench: unknown metric {name}")
-    return Measurement.of(name, value)
+    return Measurement.of(name, value, window_seconds=window_s, revision_scoped=True)
 
 
-def metric_windows(spec: CanarySpec) -> dict[str, float]:
-    """Each metric's window (its ``interval`` or the analysis interval), in seconds."""
-    default = spec.analysis_interval_seconds
-    return {m.name: m.interval_seconds or default for m in spec.analysis.metrics or ()}
+def revision_sample(series: Series, first: int, last: int) -> RevisionSample | None:
+    """A revision's raw counts over slices ``[first, last)``; None before its first request (no series)."""
+    if series.requests[last] == 0:
+        return None
+    requests, errors, buckets = series.window(first, last)
+    seconds = tuple((bound / 1000.0, float(count)) for bound, count in buckets)
+    return RevisionSample(requests=float(requests), errors=float(errors), latency_buckets=seconds)
+
+
+def window_samples(world: World, now_s: float, window_s: float) -> WindowSamples:
+    """Both revisions' counts over ``[now - window, now)``, as the metric edge would query them."""
+    first, last = world.slice_range(now_s, window_s)
+    return WindowSamples(
+        window_seconds=window_s,
+        canary=revision_sample(world.canary, first, last),
+        primary=revision_sample(world.primary, first, last),
+    )
+
+
+def observe(spec: CanarySpec, status: CanaryStatus, world: World, now_s: float) -> Observation:
+    """What the operator's observe step hands ``decide`` at ``now_s``.
+
+    Both workloads ready, the target on the new revision, and whatever
+    :func:`~canary.core.machine.measurement_plan` asks for: the due checks over their windows and
+    both revisions' raw counts over the sample windows.
+    """
+    now = EPOCH + timedelta(seconds=now_s)
+    plan = machine.measurement_plan(spec, status, now)
+    checks: tuple[Measurement, ...] | None = None
+    if plan.checks is not None:
+        checks = tuple(measure(world, name, now_s, window) for name, window in plan.checks.items())
+    return Observation(
+        now=now,
+        canary=REF,
+        target_revision=NEW,
+        target=WorkloadState.healthy(),
+        primary=WorkloadState.healthy(),
+        checks=checks,
+        samples={window: window_samples(world, now_s, window) for window in plan.samples},
+    )
+
+
+#: Bound on ``decide`` calls per run (the judge looks every 15 s: 120 looks in 30 minutes).
+MAX_TICKS = 2000
 
 
 def run_core(spec: CanarySpec, scenario: Scenario, seed: int) -> Result:
-    """Drive ``decide`` over the simulated world until it promotes, rolls back or hits the horizon."""
+    """Drive ``decide`` over the simulated world until it promotes, rolls back or hits the horizon.
+
+    Each tick: generate the traffic since the last tick at the route weight then in force, observe,
+    decide, take the decision's status (and so its weight), and wait ``next_tick_in``.
+    """
     world = World(scenario, seed)
-    windows = metric_windows(spec)
     status: CanaryStatus = initialized()
     weight = 0
     t = 0.0
-    for _ in range(10_000):
+    for _ in range(MAX_TICKS):
         if t > HORIZON_S:
             break
         world.advance(t, weight)
-        now = EPOCH + timedelta(seconds=t)
-        checks: tuple[Measurement, ...] | None = None
-        if machine.checks_due(spec, status, now):
-            checks = tuple(measure(world, name, t, length) for name, length in windows.items())
-        obs = Observation(
-            now=now,
-            canary=REF,
-            target_revision=NEW,
-            target=WorkloadState.healthy(),
-            primary=WorkloadState.healthy(),
-            checks=checks,
-        )
-        status = machine.decide(spec, status, obs).status
+        status = machine.decide(spec, status, observe(spec, status, world, t)).status
         if status.phase is Phase.FAILED:
             return finish(world, ROLLED_BACK, t)
         if status.phase in (Phase.PROMOTING, Phase.FINALISING, Phase.SUCCEEDED):
             return finish(world, PROMOTED, t)
         weight = status.canary_weight
-        t += max(machine.next_tick_in(spec, status, now), machine.MIN_TICK_SECONDS)
+        wait = machine.next_tick_in(spec, status, EPOCH + timedelta(seconds=t))
+        t += max(wait, machine.MIN_TICK_SECONDS)
     world.advance(HORIZON_S, weight)
     return finish(world, UNDECIDED, None)
 
@@ -699,6 +751,13 @@ class Report:
             return None
         return sum(r.mean_bad_requests for r in self.rows_of(policy, BAD_SCENARIOS))
 
+    def scenario_bad_requests(self, policy: str, scenario: int) -> float | None:
+        """Mean bad requests per release of one scenario under ``policy``."""
+        rows = self.rows_of(policy, (scenario,))
+        if not self.available.get(policy) or not rows:
+            return None
+        return rows[0].mean_bad_requests
+
     def promote_time(self, policy: str) -> float | None:
         """Median time to promote the good release (scenario 1), seconds."""
         rows = self.rows_of(policy, (1,))
@@ -726,6 +785,10 @@ class Report:
             "missed_any_bad_rate_judge": self.missed_bad_rate(JUDGE, BAD_SCENARIOS),
             "missed_any_bad_rate_threshold": self.missed_bad_rate(THRESHOLD_MODE, BAD_SCENARIOS),
             "missed_any_bad_rate_flagger": self.missed_bad_rate(FLAGGER, BAD_SCENARIOS),
+            "bad_requests_ratio_by_scenario": {
+                str(n): _ratio(self.scenario_bad_requests(JUDGE, n), self.scenario_bad_requests(FLAGGER, n))
+                for n in BAD_SCENARIOS
+            },
             "promote_time_ratio": _ratio(self.promote_time(JUDGE), self.promote_time(FLAGGER)),
             "promote_time_judge_s": self.promote_time(JUDGE),
             "promote_time_threshold_s": self.promote_time(THRESHOLD_MODE),
@@ -838,9 +901,17 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
+def _vs_flagger(report: Report, row: Row) -> str:
+    """A bad scenario's mean bad requests over the Flagger policy's ("" for good ones and Flagger)."""
+    if row.policy == FLAGGER or row.scenario not in BAD_SCENARIOS or not row.available:
+        return ""
+    value = _ratio(row.mean_bad_requests, report.scenario_bad_requests(FLAGGER, row.scenario))
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def render(report: Report) -> str:
     """The per-scenario table, the rates and the ratio line."""
-    header = ("#", "scenario", "policy", "outcome (P/R/U)", "t decide", "bad req mean", "bad req median")
+    header = ("#", "scenario", "policy", "outcome (P/R/U)", "t decide", "bad req mean", "median", "/ Flagger")
     cells = [
         (
             str(r.scenario),
@@ -850,11 +921,12 @@ def render(report: Report) -> str:
             _minutes(r.median_time_to_decision_s),
             _number(r.mean_bad_requests) if r.available else "n/a",
             _number(r.median_bad_requests) if r.available else "n/a",
+            _vs_flagger(report, r),
         )
         for r in report.rows
     ]
     widths = [max(len(row[i]) for row in [header, *cells]) for i in range(len(header))]
-    right = {4, 5, 6}
+    right = {4, 5, 6, 7}
 
     def line(row: Sequence[str]) -> str:
         parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)]
@@ -876,7 +948,8 @@ def render(report: Report) -> str:
     out.append("")
     out.append(
         "t decide: median time to promotion (phase Promoting) or rollback over decided seeds; "
-        "P/R/U = promoted / rolled back / undecided at the 30m horizon"
+        "P/R/U = promoted / rolled back / undecided at the 30m horizon; / Flagger = mean bad requests "
+        "over the Flagger policy's"
     )
     out.append("bad req: " + BAD_REQUESTS_DEFINITION)
     for policy in POLICIES:
