@@ -120,3 +120,26 @@ def test_quick_run_is_deterministic_and_prints_the_ratio_line() -> None:
     assert "reproduce: python -m bench judgment --seeds 2" in text
     for scenario in judgment.SCENARIOS:
         assert scenario.title in text
+
+
+def test_core_policies_run_through_decide_in_this_checkout() -> None:
+    """(b) and (c) are built from the API (minSamples, judge) and reach a decision on a good release."""
+    for policy in (judgment.THRESHOLD_MODE, judgment.JUDGE):
+        spec = judgment.core_spec(policy)
+        assert spec is not None, f"{policy}: the Canary spec no longer validates"
+        result = judgment.run_core(spec, SCENARIO[1], 0)
+        assert result.outcome in (judgment.PROMOTED, judgment.ROLLED_BACK)
+        assert result.decided_at_s is not None
+        assert result.canary_requests > 0
+
+
+def test_bad_requests_follow_the_definition() -> None:
+    """Excess error probability per canary request; latency: P(slower than the stable p99) - 1%."""
+    assert judgment.latency_excess(1.0) == 0.0
+    # Latency x2 with sigma 0.5: P(Z > 2.326 - ln 2 / 0.5) - 0.01 = 0.1636.
+    assert abs(judgment.latency_excess(2.0) - 0.1636) < 0.001
+    world = judgment.World(SCENARIO[4], 0)
+    world.advance(600, 10)
+    assert abs(world.bad_requests - 0.10 * world.canary_requests) < 1e-6
+    # Promoted at 10m: the rest of the 30 minutes at 100 rps, each request 10 points worse.
+    assert abs(world.expected_harm_after(600) - 0.10 * 100 * 1200) < 1e-6
