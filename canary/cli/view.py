@@ -46,6 +46,22 @@ def _threshold(check: Mapping[str, Any]) -> str:
     return "-"
 
 
+def _window(check: Mapping[str, Any]) -> str:
+    """``30s`` for a built-in check; ``30s (query)`` when the query's scope cannot be vouched for."""
+    window = check.get("window")
+    if not window:
+        return "-"
+    return f"{window} (query)" if check.get("scope") == "Query" else str(window)
+
+
+def _samples(check: Mapping[str, Any]) -> str:
+    """``12/50`` with minSamples, the count alone otherwise."""
+    samples, minimum = check.get("samples"), check.get("minSamples")
+    if samples is None:
+        return "-"
+    return f"{samples:.0f}/{minimum}" if minimum else f"{samples:.0f}"
+
+
 def render_canary(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> RenderableType:
     """Render one Canary (a raw API object) and its newest Events."""
     meta = body.get("metadata", {})
@@ -81,11 +97,16 @@ def render_canary(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]] =
                 f"{gate.get('name')} ({gate.get('type')}) closed since {gate.get('since')}{answer}", "magenta"
             ),
         )
+    judge = status.get("judge") or {}
+    if judge.get("message"):
+        verdict = str(judge.get("verdict") or "Undecided")
+        style = {"Regression": "red", "NoRegression": "green"}.get(verdict, "")
+        head.add_row("Judge", Text(f"{verdict}: {judge['message']}", style))
     if status.get("message"):
         head.add_row("Message", str(status["message"]))
 
     checks = Table(title="Checks", expand=True, title_justify="left")
-    for column in ("metric", "canary", "primary", "threshold", "verdict"):
+    for column in ("metric", "canary", "primary", "threshold", "window", "samples", "verdict"):
         checks.add_column(column)
     for check in status.get("checks") or []:
         verdict = str(check.get("verdict", "-"))
@@ -94,6 +115,8 @@ def render_canary(body: Mapping[str, Any], events: Sequence[Mapping[str, Any]] =
             _fmt(check.get("value")),
             _fmt(check.get("primaryValue")),
             _threshold(check),
+            _window(check),
+            _samples(check),
             Text(verdict, style=VERDICT_STYLES.get(verdict, "")),
         )
 

@@ -336,30 +336,55 @@ def _window_seconds(interval: str) -> float | None:
 
 
 def revision_sample(
-    provider: MetricsProvider, context: QueryContext, budget: Budget | None = None, at: float | None = None
+    provider: MetricsProvider,
+    context: QueryContext,
+    budget: Budget | None = None,
+    at: float | None = None,
 ) -> RevisionSample | None:
-    """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload.
+    """Requests, 5xx errors and cumulative latency buckets (upper bound in seconds) of one workload
+    over ``context.interval`` ending at ``at`` (default now).
 
-    None when the requests query has no data (the workload's series do not exist in the
-    window): that is "unknown", not "0 requests".  Once requests exist, an empty errors answer
-    does mean zero: ``sum`` over no 5xx series, because none was ever served.  With a ``budget``
-    each query gets what is left of it (MetricsQueryError once it is used up).
+    Exact counts: each counter series read at both ends of the window, the difference taken per
+    series (a counter that went down was reset, so its whole later value counts, as in
+    ``increase``), then summed. None when the workload has no request series at the window's end:
+    that is "unknown", not "0 requests". With a ``budget`` each query gets what is left of it
+    (MetricsQueryError once it is used up).
     """
 
     def timeout() -> float | None:
         return budget.timeout() if budget is not None else None
 
+    end = at if at is not None else time.time()
+    start = end - (_window_seconds(context.interval) or 60.0)
     queries = revision_queries(context)
-    requests = provider.run_query(queries.requests, timeout(), at)
-    if requests is None:
+    now_requests = provider.run_vector(queries.requests, timeout(), end)
+    if not now_requests:
         return None
-    errors = provider.run_query(queries.errors, timeout(), at)
-    buckets: list[tuple[float, float]] = []
-    for sample in provider.run_vector(queries.latency_buckets, timeout(), at):
-        le = sample.labels.get("le")
+    requests = errors = 0.0
+    for labels, count in _increments(now_requests, provider.run_vector(queries.requests, timeout(), start)):
+        requests += count
+        if labels.get("response_code", "").startswith("5"):
+            errors += count
+    buckets: dict[float, float] = {}
+    now_buckets = provider.run_vector(queries.latency_buckets, timeout(), end)
+    before = provider.run_vector(queries.latency_buckets, timeout(), start) if now_buckets else []
+    for labels, count in _increments(now_buckets, before):
+        le = labels.get("le")
         if le is not None:
-            buckets.append((float(le) / 1000.0, sample.value))
-    buckets.sort()
-    return RevisionSample(
-        requests=requests, errors=0.0 if errors is None else errors, latency_buckets=tuple(buckets)
-    )
+            bound = float(le) / 1000.0
+            buckets[bound] = buckets.get(bound, 0.0) + count
+    return RevisionSample(requests=requests, errors=errors, latency_buckets=tuple(sorted(buckets.items())))
+
+
+def _increments(now: list[VectorSample], before: list[VectorSample]) -> list[tuple[Mapping[str, str], float]]:
+    """Each series' growth between two readings (absent before: all of it; reset: its new value)."""
+    earlier = {_series_key(s.labels): s.value for s in before}
+    out: list[tuple[Mapping[str, str], float]] = []
+    for sample in now:
+        previous = earlier.get(_series_key(sample.labels), 0.0)
+        out.append((sample.labels, sample.value - previous if sample.value >= previous else sample.value))
+    return out
+
+
+def _series_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))

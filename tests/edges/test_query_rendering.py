@@ -130,10 +130,10 @@ def test_revision_queries_select_one_workload_exactly() -> None:
         QueryContext(**{**CONTEXT.__dict__, "target": "podinfo-primary", "interval": "30s"})
     )
     assert 'destination_workload="podinfo-primary"' in queries.requests
-    assert "[30s]" in queries.errors and 'response_code=~"5.."' in queries.errors
-    assert queries.latency_buckets.startswith(
-        "sum by (le) (increase(istio_request_duration_milliseconds_bucket{"
+    assert queries.requests.startswith("istio_requests_total{"), (
+        "raw counters: exact differences, no increase()"
     )
+    assert queries.latency_buckets.startswith("istio_request_duration_milliseconds_bucket{")
 
 
 def test_query_context_from_canary_defaults_interval_to_one_minute() -> None:
@@ -195,10 +195,52 @@ def test_resource_names_outside_literals_must_be_dns_names_and_not_keywords() ->
 
 def test_builtin_queries_use_resource_names_only_inside_literals() -> None:
     """So the DNS-name allowance outside literals is never exercised by the built-ins."""
-    from canary.metrics.builtin import _BUCKETS, _ERRORS, _REQUESTS, BUILTIN_QUERIES
+    from canary.metrics.builtin import _BUCKETS, _REQUESTS, BUILTIN_QUERIES
 
     hostile = QueryContext(
         **{**CONTEXT.__dict__, "name": "a b", "namespace": "a b", "target": "a b", "service": "a b"}
     )
-    for template in (*BUILTIN_QUERIES.values(), _REQUESTS, _ERRORS, _BUCKETS):
+    for template in (*BUILTIN_QUERIES.values(), _REQUESTS, _BUCKETS):
         render_query(template, hostile)  # would raise if any resource key sat outside a literal
+
+
+def test_window_counts_are_exact_counter_differences_series_by_series() -> None:
+    """No extrapolation: the growth of each series between the window's two ends, resets included."""
+    from canary.metrics.base import VectorSample, revision_sample
+
+    class TwoReadings:
+        def __init__(self) -> None:
+            self.asked: list[float | None] = []
+
+        def is_online(self) -> bool:
+            return True
+
+        def run_query(
+            self, query: str, timeout: float | None = None, at: float | None = None
+        ) -> float | None:
+            raise AssertionError("counts come from vectors")
+
+        def run_vector(
+            self, query: str, timeout: float | None = None, at: float | None = None
+        ) -> list[VectorSample]:
+            self.asked.append(at)
+            late = at == 1000.0
+            if query.startswith("istio_requests_total"):
+                return [
+                    VectorSample({"pod": "a", "response_code": "200"}, 150.0 if late else 100.0),
+                    VectorSample({"pod": "a", "response_code": "503"}, 7.0 if late else 5.0),
+                    # restarted pod: its counter went down, so all of its new value counts
+                    *([VectorSample({"pod": "b", "response_code": "200"}, 4.0)] if late else []),
+                    *([] if late else [VectorSample({"pod": "b", "response_code": "200"}, 90.0)]),
+                ]
+            return [
+                VectorSample({"pod": "a", "le": "100"}, 140.0 if late else 100.0),
+                VectorSample({"pod": "a", "le": "+Inf"}, 157.0 if late else 105.0),
+            ]
+
+    provider = TwoReadings()
+    sample = revision_sample(provider, QueryContext(**{**CONTEXT.__dict__, "interval": "30s"}), at=1000.0)
+    assert sample is not None
+    assert (sample.requests, sample.errors) == (50.0 + 2.0 + 4.0, 2.0)
+    assert sample.latency_buckets == ((0.1, 40.0), (float("inf"), 52.0))
+    assert set(provider.asked) == {1000.0, 970.0}
