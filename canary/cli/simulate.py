@@ -165,6 +165,17 @@ class BacktestResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
+    def warnings(self) -> tuple[str, ...]:
+        """What suggests the history is not the one meant (no data at all for any check)."""
+        checks = [c for step in self.steps for c in step.checks]
+        if checks and all(c.value is None for c in checks):
+            return (
+                "no check found any data: is the history there (namespace, workload names, "
+                "time range, the Prometheus holding the metrics)?",
+            )
+        return ()
+
+    @property
     def decided_after(self) -> float:
         """Seconds from ``start`` to the outcome."""
         return (self.decided_at - self.start).total_seconds()
@@ -179,6 +190,7 @@ class BacktestResult:
             "note": NOTE,
             "steps": [s.to_json() for s in self.steps],
             "ticks": self.ticks,
+            "warnings": list(self.warnings),
             "outcome": {
                 "result": self.outcome,
                 "time": _stamp(self.decided_at),
@@ -459,6 +471,7 @@ def format_result(result: BacktestResult) -> list[str]:
         elif not step.checks and not step.judge and step.message:
             parts.append(step.message)
         lines.append(" | ".join(parts))
+    lines += [f"warning: {warning}" for warning in result.warnings]
     lines.append(
         f"outcome: {result.outcome} at {_offset(result.decided_after)} {_stamp(result.decided_at)} "
         f"({result.reason})"
@@ -613,7 +626,10 @@ def _inputs(args: argparse.Namespace) -> tuple[Canary, MetricCheck, str, datetim
     if (args.name is None) == (args.filename is None):
         raise InputError("name a Canary in the cluster or give its manifest with -f FILE (one of them)")
     start = parse_instant(args.start, "--from")
-    end = parse_instant(args.end, "--to") if args.end else datetime.now(UTC)
+    now = datetime.now(UTC)
+    if start >= now:
+        raise InputError(f"--from ({_stamp(start)}) is not in the past: there is no history to replay")
+    end = min(parse_instant(args.end, "--to"), now) if args.end else now
     if end <= start:
         raise InputError(f"--to ({_stamp(end)}) must be after --from ({_stamp(start)})")
     clients = None

@@ -26,6 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from canary.api.models import Canary
+from canary.cli.simulate import backtest, format_result, load_canary_file
 from canary.sandbox.prometheus import PROMETHEUS_BIN, PrometheusProcess, free_port
 
 CANARY_BIN = Path(sys.executable).parent / "canary"
@@ -261,3 +263,70 @@ def test_invalid_canary_exits_2_naming_the_field(tmp_path: Path) -> None:
     assert backwards.returncode == 2 and "must be after --from" in backwards.stderr
     naive = simulate("-f", path, "--prometheus", "http://x:9", "--from", "2026-01-01T00:00:00")
     assert naive.returncode == 2 and "no timezone" in naive.stderr
+
+
+# ---------------------------------------------------------------- the loop, without Prometheus
+
+
+class FakeHistory:
+    """A provider answering the built-in checks with fixed values, recording when it was asked."""
+
+    def __init__(self, success_rate: float | None = 99.9, p99: float | None = 40.0) -> None:
+        self.success_rate = success_rate
+        self.p99 = p99
+        self.asked: list[float | None] = []
+
+    def is_online(self) -> bool:
+        return True
+
+    def run_query(self, query: str, timeout: float | None = None, at: float | None = None) -> float | None:
+        self.asked.append(at)
+        return self.p99 if "histogram_quantile" in query else self.success_rate
+
+    def run_vector(self, query: str, timeout: float | None = None, at: float | None = None) -> list[Any]:
+        self.asked.append(at)
+        return []
+
+
+def canary_model(tmp_path: Path, **analysis: Any) -> Canary:
+    return load_canary_file(manifest(tmp_path, **analysis))
+
+
+START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+
+def test_backtest_queries_at_historical_times_and_answers_gates(tmp_path: Path) -> None:
+    hooks = [
+        {"name": "approve", "type": "confirm-rollout", "url": "http://gate.example/"},
+        {"name": "promote", "type": "confirm-promotion", "url": "http://gate.example/"},
+        {"name": "smoke", "type": "rollout", "url": "http://tests.example/"},
+        {"name": "stop", "type": "rollback", "url": "http://gate.example/"},
+    ]
+    provider = FakeHistory()
+    result = backtest(canary_model(tmp_path, webhooks=hooks), provider, START, START + timedelta(hours=1))
+    assert result.outcome == "promoted", format_result(result)
+    assert result.decided_after == 240.0
+    assert result.reason == "analysis passed at canary weight 60"
+    assert [s.canary_weight for s in result.steps] == [0, 20, 40, 60, 60]
+    asked = {START.timestamp() + minutes * 60 for minutes in (2, 3, 4)}
+    assert set(provider.asked) == asked, "every query is evaluated at its tick's historical time"
+    assert any("Confirm-rollout check approve passed" in e for s in result.steps for e in s.events)
+
+
+def test_backtest_without_data_is_undecided_with_a_warning(tmp_path: Path) -> None:
+    end = START + timedelta(minutes=2, seconds=30)
+    result = backtest(canary_model(tmp_path, threshold=5), FakeHistory(None, None), START, end)
+    assert result.outcome == "undecided" and result.decided_at == end
+    assert "still Progressing at canary weight 20" in result.reason, result.reason
+    lines = format_result(result)
+    assert any(line.startswith("warning: no check found any data") for line in lines), lines
+    assert lines[-1].startswith("outcome: undecided at +2m30s "), lines
+
+
+def test_backtest_min_samples_are_shown(tmp_path: Path) -> None:
+    metrics = [{"name": "request-success-rate", "thresholdRange": {"min": 99}, "minSamples": 10}]
+    result = backtest(
+        canary_model(tmp_path, metrics=metrics), FakeHistory(), START, START + timedelta(minutes=3)
+    )
+    text = "\n".join(format_result(result))
+    assert "(samples 0/10)" in text, text
