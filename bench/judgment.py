@@ -19,6 +19,11 @@ simulated clock and simulated traffic (no network, no Prometheus):
 (b) **threshold**: this operator's threshold mode, driven through the real
     :func:`canary.core.machine.decide`: the same Canary plus ``minSamples: 20`` on each metric.
 (c) **judge**: as (b) plus ``analysis.judge: {}`` (defaults), through the same ``decide``.
+    Both start from an Initialized status (primary on the stable revision) and play the
+    operator's loop: each tick ``measurement_plan`` names the windows to measure, the simulated
+    world answers them (the canary's success rate and p99 over each check's window, both
+    revisions' raw counts and cumulative latency buckets over each sample window), ``decide``
+    decides, its status (and so the route weight) is kept, and the clock jumps ``next_tick_in``.
 
 Traffic model
 -------------
