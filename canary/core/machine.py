@@ -629,7 +629,8 @@ def next_tick_in(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -
         return MIN_TICK_SECONDS
     elapsed = (now - parse_time(status.step_started_at)).total_seconds()
     wait = interval - elapsed
-    if spec.analysis.judge is not None and status.phase in ANALYSING_PHASES:
+    judging_traffic = status.canary_weight > 0 or status.iterations > 0
+    if spec.analysis.judge is not None and status.phase in ANALYSING_PHASES and judging_traffic:
         if _judge_cleared_step(spec, status):
             return MIN_TICK_SECONDS
         looked = status.judge.observed_until if status.judge is not None else None
@@ -1279,8 +1280,10 @@ def _insufficient_samples(draft: _Draft, short: tuple[CheckOutcome, ...]) -> Dec
     if waited > deadline:
         text = f"analysis inconclusive for {format_duration(waited)}: {detail}"
         return _rollback(draft, f"Rolling back {draft.canary}: {text}", cause=text, condition=text)
-    for outcome in short:
-        _warn_once(draft, halt_message(outcome, draft.ref), reason="Inconclusive")
+    if before.inconclusive_since is None:
+        # Once when the wait starts: the sample counts change every interval, the reason does not.
+        for outcome in short:
+            draft.event(halt_message(outcome, draft.ref), reason="Inconclusive", warning=True)
     draft.paced()
     return draft.finish(
         f"Halt advancement {detail} (inconclusive for {format_duration(waited)} of {format_duration(deadline)})"

@@ -163,7 +163,8 @@ def choose_boundary(primary_buckets: Sequence[LatencyBucket], quantile: float) -
         return None
     chosen = finite[0].le
     for bucket in finite:
-        if (total - bucket.count) / total >= 1.0 - quantile:
+        # A relative tolerance: 1 - 0.99 is 0.010000000000000009 in binary floating point.
+        if (total - bucket.count) / total >= (1.0 - quantile) * (1.0 - 1e-9):
             chosen = bucket.le
     return chosen
 
