@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from core_helpers import NEW, REF, STABLE, T0, make_spec, no_data, observe
 
 from canary.api.models import CONDITION_PROMOTED, CanarySpec, CanaryStatus, Phase, Verdict
@@ -289,12 +288,6 @@ def test_unmeasured_request_count_is_a_provider_error_not_a_pass() -> None:
     assert decision.status.consecutive_errors == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_insufficient_samples (canary/core/machine.py) warns through _warn_once, which compares "
-    "the halt message with the previous status.message; that summary always carries the changing "
-    "'(inconclusive for Xm of Ym)' suffix, so the same Inconclusive Warning is emitted every interval",
-)
 def test_inconclusive_warning_is_emitted_once_while_it_stays_the_same() -> None:
     ticks = run(spec(inconclusive_deadline="30m"), quiet, horizon_s=600)
     warnings = [e.message for tick in ticks for e in tick.decision.events if e.reason == "Inconclusive"]

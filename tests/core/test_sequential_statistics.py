@@ -277,7 +277,7 @@ PRIMARY = buckets((0.05, 900), (0.1, 980), (0.25, 995), (0.5, 999), (math.inf, 1
     [
         pytest.param(0.99, 0.1, id="p99-between-100ms-and-250ms"),
         pytest.param(0.9, 0.05, id="p90-at-50ms"),
-        pytest.param(0.999, 0.25, id="p999"),
+        pytest.param(0.999, 0.5, id="p999-exactly-0.1pct-over-500ms"),
         pytest.param(0.5, 0.05, id="below-every-bucket-smallest-bound"),
     ],
 )
@@ -286,12 +286,6 @@ def test_choose_boundary_takes_the_bucket_at_the_primary_quantile(quantile: floa
     assert choose_boundary(list(reversed(PRIMARY)), quantile) == boundary
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="choose_boundary compares (total - count) / total >= 1.0 - quantile in floating point: "
-    "1.0 - 0.99 is 0.010000000000000009, so a bucket that exactly 1% of the primary exceeds is "
-    "skipped and the next lower bound is chosen",
-)
 @pytest.mark.parametrize(
     ("primary", "quantile", "boundary"),
     [
@@ -307,7 +301,8 @@ def test_choose_boundary_takes_the_bucket_at_the_primary_quantile(quantile: floa
 def test_choose_boundary_counts_a_tail_of_exactly_one_minus_quantile(
     primary: list[LatencyBucket], quantile: float, boundary: float
 ) -> None:
-    """At least ``1 - quantile`` exceed, as documented, includes exactly that share: 10 of 1000 for the p99."""
+    """At least ``1 - quantile`` exceed, as documented, includes exactly that share: 10 of 1000 for
+    the p99, although ``1.0 - 0.99`` is 0.010000000000000009 in binary floating point."""
     assert choose_boundary(primary, quantile) == boundary
 
 
