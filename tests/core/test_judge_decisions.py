@@ -11,6 +11,7 @@ latency buckets for the sample windows), ``decide`` decides, and the next tick c
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -250,6 +251,24 @@ def test_judge_rolls_back_a_bad_canary_within_the_first_step() -> None:
     assert not any(reason == "Halted" for _, reason, _ in events(ticks))
 
 
+def test_judge_rolls_back_a_slower_canary_that_the_checks_pass() -> None:
+    """Same error ratio, but 10% of the canary's requests are slower than the primary's p99 bucket
+    (100ms), against 2% of the primary's. The first look only learns that boundary."""
+    slower = Traffic(canary_latency={0.05: 0.5, 0.1: 0.9, 0.25: 0.97, 0.5: 0.99, 1.0: 1.0})
+    ticks, _ = run(JUDGED, slower)
+    final = ticks[-1].status
+    assert final.phase is Phase.FAILED
+    assert ticks[-1].t == started_at(ticks) + 30
+    [rollback] = [m for _, reason, m in events(ticks) if reason == "RollingBack"]
+    assert (
+        "the judge found a regression: canary share of requests slower than 100ms 10.00% vs primary 2.00%"
+        in (rollback)
+    )
+    assert final.judge is not None and final.judge.latency_boundary == 0.1
+    flagger, _ = run(UNJUDGED, slower)
+    assert flagger[-1].status.phase is Phase.SUCCEEDED, "a success-rate check cannot see it"
+
+
 def test_without_judge_the_same_canary_waits_for_the_threshold() -> None:
     ticks, _ = run(UNJUDGED, BAD)
     final = ticks[-1].status
@@ -387,6 +406,21 @@ def test_restarted_operator_continues_the_same_evidence() -> None:
     mid = next(t.status for t in once if t.status.judge is not None and t.status.judge.errors)
     reread = CanaryStatus.model_validate(mid.to_dict())
     assert reread.judge == mid.judge
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="status.judge.primaryBuckets keeps the histogram's +Inf bucket as le=inf "
+    "(canary/core/sequential.py _merge_buckets, stored by JudgeStatus.primary_buckets); "
+    "CanaryStatus.to_dict() returns it as float('inf'), which the kubernetes client's json.dumps "
+    "writes as the non-JSON token Infinity, so a real API server refuses the status patch",
+)
+def test_judge_status_is_strict_json() -> None:
+    """The API server stores JSON: every status the judge writes must serialise without NaN/Infinity."""
+    ticks, _ = run(JUDGED, GOOD)
+    written = next(t.status for t in ticks if t.status.judge is not None and t.status.judge.primary_buckets)
+    json.dumps(written.to_dict(), allow_nan=False)
 
 
 def test_new_revision_mid_analysis_resets_the_judge() -> None:
