@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from core_helpers import NEW, REF, STABLE, T0, make_spec, no_data, observe
 
 from canary.api.models import CONDITION_PROMOTED, CanarySpec, CanaryStatus, Phase, Verdict
@@ -292,3 +293,40 @@ def test_inconclusive_warning_is_emitted_once_while_it_stays_the_same() -> None:
     ticks = run(spec(inconclusive_deadline="30m"), quiet, horizon_s=600)
     warnings = [e.message for tick in ticks for e in tick.decision.events if e.reason == "Inconclusive"]
     assert warnings == [f"Halt advancement {WAITING}"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_analyse (canary/core/machine.py) clears status.inconclusiveSince on any step that is not "
+    "only short of samples, a provider ERROR included, and an insufficient step resets "
+    "consecutiveErrors: a quiet canary whose request counts fail every other interval restarts the "
+    "inconclusiveDeadline clock each time, never reaches consecutiveErrorLimit, and the progress "
+    "deadline is not checked on this path, so the release stays Progressing forever",
+)
+def test_flaky_provider_does_not_stall_a_quiet_canary_forever() -> None:
+    canary = spec(inconclusive_deadline="5m")
+    status = analysing()
+    for k in range(1, 21):
+        now = T0 + timedelta(minutes=k)
+        plan = measurement_plan(canary, status, now)
+        assert plan.checks is not None
+        window = plan.checks[METRIC]
+        counted = (
+            WindowSamples(float(window), error="prometheus: connection refused")
+            if k % 2
+            else WindowSamples(float(window), canary=RevisionSample(10, 0), primary=RevisionSample(400, 0))
+        )
+        obs = Observation(
+            now=now,
+            canary=REF,
+            target_revision=Revision(hash=NEW),
+            target=WorkloadState.healthy(),
+            primary=WorkloadState.healthy(),
+            checks=(Measurement.of(METRIC, 99.9, window_seconds=window),),
+            samples={float(window): counted},
+        )
+        status = decide(canary, status, obs).status
+        if status.phase is Phase.FAILED:
+            break
+    # 20 minutes without a judgeable check: past inconclusiveDeadline (5m) and the progress deadline (10m).
+    assert status.phase is Phase.FAILED
