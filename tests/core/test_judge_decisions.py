@@ -499,3 +499,45 @@ def test_judge_without_canary_traffic_alone_does_not_stop_a_release() -> None:
     ticks, _ = run(spec, replace(BAD, canary_reachable=False))
     assert ticks[-1].status.phase is Phase.SUCCEEDED
     assert not any(r == "RollingBack" for _, r, _ in events(ticks))
+
+
+def test_window_measured_with_an_error_is_judged_again_longer() -> None:
+    """Nothing is learnt from a failed measurement; the next look covers that time too."""
+    world = World(GOOD)
+    world.advance(40, 20)
+    before = CanaryStatus(
+        phase=Phase.PROGRESSING,
+        last_applied_spec=NEW,
+        last_promoted_spec=STABLE,
+        step_started_at=format_timestamp(T0),
+        last_transition_time=format_timestamp(T0),
+        analysis_started_at=format_timestamp(T0),
+        canary_weight=20,
+    )
+
+    def look(status: CanaryStatus, t: int, *, error: str = "") -> tuple[MeasurementPlan, CanaryStatus]:
+        now = T0 + timedelta(seconds=t)
+        plan = measurement_plan(JUDGED, status, now)
+        samples = {
+            float(w): WindowSamples(float(w), error=error) if error else world.window(t, w)
+            for w in plan.samples
+        }
+        obs = Observation(
+            now=now,
+            canary=REF,
+            target_revision=Revision(hash=NEW),
+            target=WorkloadState.healthy(),
+            primary=WorkloadState.healthy(),
+            samples=samples,
+        )
+        return plan, decide(JUDGED, status, obs).status
+
+    plan, failed = look(before, 15, error="prometheus: connection refused")
+    assert plan.samples == (15,)
+    assert failed.judge is None
+    assert failed.phase is Phase.PROGRESSING
+    plan, judged = look(failed, 30)
+    assert plan.samples == (30,)
+    assert judged.judge is not None and judged.judge.errors is not None
+    assert judged.judge.observed_until == format_timestamp(T0 + timedelta(seconds=30))
+    assert judged.judge.errors.canary_requests == pytest.approx(world.canary_requests(0, 30))
