@@ -1300,7 +1300,11 @@ class JudgeStatus(ApiModel):
     latency_boundary: float | None = None
     """Seconds: requests slower than this count as slow (the primary's quantile, bucketed)."""
     primary_buckets: list[LatencyBucket] = Field(default_factory=list)
-    """The primary's latency histogram over this analysis, which picks the boundary."""
+    """The primary's latency histogram over this analysis (finite bounds), which picks the boundary."""
+    primary_total: float = 0.0
+    """The primary's requests in that histogram (its +Inf bucket, which JSON cannot spell)."""
+    looked_at: Timestamp | None = None
+    """When the judge last asked for counts, answered or not (paces retries)."""
     verdict: str | None = None
     """``Regression``, ``NoRegression`` (this step) or ``Undecided``."""
     message: str | None = None

@@ -78,6 +78,7 @@ from canary.api.models import (
     CheckResult,
     ConditionStatus,
     GateWait,
+    JudgeStatus,
     Phase,
     RevisionOutcome,
     WebhookType,
@@ -633,7 +634,7 @@ def next_tick_in(spec: CanarySpec, status: CanaryStatus | None, now: datetime) -
     if spec.analysis.judge is not None and status.phase in ANALYSING_PHASES and judging_traffic:
         if _judge_cleared_step(spec, status):
             return MIN_TICK_SECONDS
-        looked = status.judge.observed_until if status.judge is not None else None
+        looked = status.judge.looked_at or status.judge.observed_until if status.judge is not None else None
         since_look = (now - parse_time(looked or status.step_started_at)).total_seconds()
         wait = min(wait, judge_interval_seconds(spec) - since_look)
     return max(wait, MIN_TICK_SECONDS)
@@ -1214,7 +1215,9 @@ def _analyse(draft: _Draft) -> Decision:
     draft.set(consecutive_errors=before.consecutive_errors + 1 if judgment.kind is JudgmentKind.ERROR else 0)
     if judgment.only_insufficient:
         return _insufficient_samples(draft, judgment.inconclusive)
-    draft.set(inconclusive_since=None)
+    if judgment.kind is not JudgmentKind.ERROR:
+        # A verdict ends the wait for samples; a provider error says nothing about the traffic.
+        draft.set(inconclusive_since=None)
     if not judgment.passed:
         messages = [halt_message(o, draft.ref) for o in judgment.reasons]
         if judgment.kind is JudgmentKind.ERROR:
@@ -1242,7 +1245,9 @@ def _judge(draft: _Draft) -> Decision | None:
     if samples is None:
         return None
     if samples.error:
-        # Nothing learnt; the window is judged again (longer) next time.
+        # Nothing learnt; the window is judged again (longer) at the next look, not the next second.
+        held = before.judge or JudgeStatus()
+        draft.set(judge=held.model_copy(update={"looked_at": draft.stamp, "message": samples.error}))
         return None
     outcome = judging.update(
         spec.analysis.judge,

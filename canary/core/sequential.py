@@ -227,7 +227,7 @@ def update(
     new_step = held.step_started_at != step_started_at
     errors, latency = held.errors, held.latency
     boundary = held.latency_boundary
-    buckets = list(held.primary_buckets)
+    buckets = [*held.primary_buckets, LatencyBucket(le=math.inf, count=held.primary_total)]
     canary, primary = window.canary, window.primary
     if canary is not None and primary is not None and canary.requests > 0 and primary.requests > 0:
         if spec.errors.enabled:
@@ -249,11 +249,14 @@ def update(
         latency = _fresh_step(latency) if latency is held.latency else latency
     next_status = JudgeStatus(
         observed_until=observed_until,
+        looked_at=observed_until,
         step_started_at=step_started_at,
         errors=errors,
         latency=latency,
         latency_boundary=boundary,
-        primary_buckets=buckets,
+        # JSON has no infinity: the +Inf bucket is kept as the total.
+        primary_buckets=[b for b in buckets if math.isfinite(b.le)],
+        primary_total=next((b.count for b in buckets if math.isinf(b.le)), 0.0),
     )
     return _decide(spec, next_status)
 

@@ -112,10 +112,13 @@ def judge_window(
         return None
     if status.phase not in _JUDGED_PHASES or (status.canary_weight == 0 and status.iterations == 0):
         return None
-    start = status.judge.observed_until if status.judge is not None else None
+    judged = status.judge
+    start = judged.observed_until if judged is not None else None
     since = _seconds_between(start or status.step_started_at, now)
     if since is None or since < 1.0:
         return None
-    if not step_tick and since < judge_interval_seconds(spec):
+    looked = _seconds_between(judged.looked_at if judged is not None else None, now)
+    since_look = since if looked is None else min(since, looked)
+    if not step_tick and since_look < judge_interval_seconds(spec):
         return None
     return _whole(since)

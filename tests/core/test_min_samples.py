@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from core_helpers import NEW, REF, STABLE, T0, make_spec, no_data, observe
 
 from canary.api.models import CONDITION_PROMOTED, CanarySpec, CanaryStatus, Phase, Verdict
@@ -295,14 +294,6 @@ def test_inconclusive_warning_is_emitted_once_while_it_stays_the_same() -> None:
     assert warnings == [f"Halt advancement {WAITING}"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_analyse (canary/core/machine.py) clears status.inconclusiveSince on any step that is not "
-    "only short of samples, a provider ERROR included, and an insufficient step resets "
-    "consecutiveErrors: a quiet canary whose request counts fail every other interval restarts the "
-    "inconclusiveDeadline clock each time, never reaches consecutiveErrorLimit, and the progress "
-    "deadline is not checked on this path, so the release stays Progressing forever",
-)
 def test_flaky_provider_does_not_stall_a_quiet_canary_forever() -> None:
     canary = spec(inconclusive_deadline="5m")
     status = analysing()

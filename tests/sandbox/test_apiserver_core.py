@@ -214,3 +214,13 @@ def test_error_is_status_object(http: Http) -> None:
     body = http.get("/api/v1/namespaces/default/configmaps/missing").json()
     assert body["kind"] == "Status" and body["code"] == 404 and body["reason"] == "NotFound"
     assert body["details"]["name"] == "missing"
+
+
+@pytest.mark.parametrize("token", ["Infinity", "NaN", "-Infinity"])
+def test_non_json_numbers_are_refused_like_a_real_server(http: Http, token: str) -> None:
+    """Python's json writes Infinity/NaN for float('inf')/nan; Go's decoder (kube-apiserver) refuses them."""
+    head = '{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "annotations": {"x": '
+    raw = head + token + "}}}"
+    answer = http.post("/api/v1/namespaces/default/configmaps", raw)
+    assert answer.status_code == 400, answer.text
+    assert "the body of the request was in an unknown format" in answer.json()["message"]

@@ -66,6 +66,11 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
+
+def _refuse_constant(token: str) -> Any:
+    """``json.loads`` hook: ``NaN``/``Infinity`` are Python's extension, not JSON."""
+    raise ValueError(f"invalid character '{token[0]}' looking for beginning of value")
+
 class Handlers:
     """Owns the registry and store wiring; one instance per server."""
 
@@ -268,7 +273,8 @@ class Handlers:
         try:
             if allow_yaml:
                 return yaml.safe_load(raw.decode() or "null")
-            return json.loads(raw or b"null")
+            # Strict JSON, as Go's decoder: NaN and Infinity are not JSON and a real server refuses them.
+            return json.loads(raw or b"null", parse_constant=_refuse_constant)
         except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"the body of the request was in an unknown format: {exc}") from exc
 
