@@ -66,10 +66,10 @@ def _wants_table(request: web.Request) -> bool:
     return "as=Table" in request.headers.get("Accept", "")
 
 
-
 def _refuse_constant(token: str) -> Any:
     """``json.loads`` hook: ``NaN``/``Infinity`` are Python's extension, not JSON."""
     raise ValueError(f"invalid character '{token[0]}' looking for beginning of value")
+
 
 class Handlers:
     """Owns the registry and store wiring; one instance per server."""
