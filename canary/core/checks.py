@@ -99,7 +99,10 @@ def classify_measurement(
     insufficient = False
     if measurement.outcome is ProviderOutcome.ERROR:
         verdict = Verdict.ERROR
-    elif min_samples is not None and (sample_count or 0.0) < min_samples:
+    elif min_samples is not None and (
+        (sample_count or 0.0) < min_samples or measurement.outcome is ProviderOutcome.NO_DATA
+    ):
+        # With minSamples, no data is waiting for traffic too (e.g. samples a restarted Prometheus lost).
         verdict, insufficient = Verdict.INCONCLUSIVE, True
     elif measurement.outcome is ProviderOutcome.NO_DATA:
         verdict = Verdict.INCONCLUSIVE
@@ -143,6 +146,8 @@ def check_message(outcome: CheckOutcome) -> str:
 def samples_message(outcome: CheckOutcome) -> str:
     """``request-success-rate has 12 of 50 samples``: why a check with minSamples is not judged yet."""
     count = outcome.sample_count or 0.0
+    if outcome.min_samples is not None and count >= outcome.min_samples:
+        return f"{outcome.name} returned no data over {count:.0f} samples (waiting for traffic)"
     return f"{outcome.name} has {count:.0f} of {outcome.min_samples} samples (waiting for traffic)"
 
 

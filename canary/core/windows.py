@@ -4,9 +4,9 @@ Pure: from the spec, the status and the time. Every window ends at ``Observation
 starts before the current step began, so a check never judges traffic from before this weight
 (or from the previous revision, whose pods were gone before the step started):
 
-* a metric check covers ``min(metric interval, time since the step began)``; with ``minSamples``
-  it covers the whole step, from when its checks first lacked samples, so a quiet step collects
-  until it has enough;
+* a metric check covers ``min(metric interval, time since the step began)``, the step being the
+  time since the traffic split last changed (:func:`step_start`); with ``minSamples`` it covers
+  the whole step, so a quiet step collects until it has enough;
 * the judge covers the time since it last looked (windows chain, never overlap);
 * an SLO burn-rate window is cut to the time since the revision first received traffic.
 
@@ -31,6 +31,7 @@ __all__ = [
     "judge_interval_seconds",
     "judge_window",
     "slo_windows",
+    "step_start",
 ]
 
 #: Flagger's default metric interval (the query window of a metric without ``interval``).
@@ -66,11 +67,21 @@ def _whole(seconds: float) -> int:
     return max(1, min(MAX_WINDOW_SECONDS, round(seconds)))
 
 
+def step_start(status: CanaryStatus) -> str | None:
+    """When the canary's traffic last changed (weight or iteration advanced, phase entered).
+
+    Not ``stepStartedAt``, which a halt (failed check, provider error) also moves: traffic since
+    the weight changed is this step's traffic still, and after a Prometheus outage the window must
+    not shrink to the seconds since the last error, which hold no samples yet.
+    """
+    return status.last_transition_time or status.step_started_at
+
+
 def check_window(metric: CanaryMetric, status: CanaryStatus, now: datetime) -> int:
     """Seconds of traffic one metric check judges, ending now (see the module rules)."""
-    since_step = _seconds_between(status.step_started_at, now)
+    since_step = _seconds_between(step_start(status), now)
     if metric.min_samples is not None:
-        since = _seconds_between(status.inconclusive_since or status.step_started_at, now)
+        since = _seconds_between(status.inconclusive_since or step_start(status), now)
         return _whole(since if since is not None else DEFAULT_METRIC_WINDOW_SECONDS)
     base = metric.interval_seconds or DEFAULT_METRIC_WINDOW_SECONDS
     return _whole(base if since_step is None else min(base, since_step))

@@ -90,7 +90,14 @@ def test_check_window_is_whole_seconds_and_at_least_one() -> None:
     assert check_window(metric[0], status, now(90.4)) == 90
     assert check_window(metric[0], status, now(90.6)) == 91
     assert check_window(metric[0], status, now(0.2)) == 1
-    assert check_window(metric[0], analysing().model_copy(update={"step_started_at": None}), now(9)) == 300
+    assert (
+        check_window(
+            metric[0],
+            analysing().model_copy(update={"step_started_at": None, "last_transition_time": None}),
+            now(9),
+        )
+        == 300
+    )
 
 
 def test_no_checks_planned_before_the_step_is_due() -> None:
