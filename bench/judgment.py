@@ -92,6 +92,7 @@ from canary.core.observations import (
     WorkloadState,
 )
 from canary.core.simulate import EPOCH
+from canary.sandbox.telemetry import ISTIO_BUCKETS
 
 __all__ = [
     "ISTIO_BUCKETS_MS",
@@ -108,29 +109,8 @@ __all__ = [
     "suite",
 ]
 
-#: Istio's ``istio_request_duration_milliseconds`` bucket upper bounds (ms).
-ISTIO_BUCKETS_MS: tuple[float, ...] = (
-    0.5,
-    1,
-    5,
-    10,
-    25,
-    50,
-    100,
-    250,
-    500,
-    1000,
-    2500,
-    5000,
-    10000,
-    30000,
-    60000,
-    300000,
-    600000,
-    1800000,
-    3600000,
-    math.inf,
-)
+#: Istio's ``istio_request_duration_milliseconds`` bucket upper bounds (ms), as the sandbox exports them.
+ISTIO_BUCKETS_MS: tuple[float, ...] = (*ISTIO_BUCKETS, math.inf)
 SLICE_S = 5
 HORIZON_S = 1800
 INTERVAL_S = 60

@@ -110,7 +110,6 @@ from canary.core.windows import (
     judge_interval_seconds,
     judge_window,
     slo_windows,
-    step_start,
 )
 
 __all__ = [
@@ -1278,7 +1277,7 @@ def _slo_outcomes(draft: _Draft) -> tuple[CheckOutcome, ...]:
 def _insufficient_samples(draft: _Draft, short: tuple[CheckOutcome, ...]) -> Decision:
     """Too little traffic to judge: halt without a failed check, until ``inconclusiveDeadline``."""
     spec, before, now = draft.spec, draft.before, draft.obs.now
-    since = before.inconclusive_since or step_start(before) or draft.stamp
+    since = before.inconclusive_since or before.step_started_at or draft.stamp
     draft.set(inconclusive_since=since)
     waited = now - parse_time(since)
     deadline = spec.analysis.inconclusive_deadline_timedelta or spec.progress_deadline

@@ -5,8 +5,9 @@ starts before the current step began, so a check never judges traffic from befor
 (or from the previous revision, whose pods were gone before the step started):
 
 * a metric check covers ``min(metric interval, time since the step began)``, the step being the
-  time since the traffic split last changed (:func:`step_start`); with ``minSamples`` it covers
-  the whole step, so a quiet step collects until it has enough;
+  time since the traffic split last changed (:func:`step_start`); a check with ``minSamples``
+  judges every request once: its window starts at the last step or halt and, while it waits for
+  samples (``status.inconclusiveSince``), grows over the whole wait until it holds enough;
 * the judge covers the time since it last looked (windows chain, never overlap);
 * an SLO burn-rate window is cut to the time since the revision first received traffic.
 
@@ -79,11 +80,16 @@ def step_start(status: CanaryStatus) -> str | None:
 
 def check_window(metric: CanaryMetric, status: CanaryStatus, now: datetime) -> int:
     """Seconds of traffic one metric check judges, ending now (see the module rules)."""
-    since_step = _seconds_between(step_start(status), now)
-    if metric.min_samples is not None:
-        since = _seconds_between(status.inconclusive_since or step_start(status), now)
-        return _whole(since if since is not None else DEFAULT_METRIC_WINDOW_SECONDS)
     base = metric.interval_seconds or DEFAULT_METRIC_WINDOW_SECONDS
+    if metric.min_samples is not None:
+        # Every request is judged once: the window starts where the last judged one ended (the
+        # last step or halt) and, while too few samples came, grows over the whole wait.
+        if status.inconclusive_since is not None:
+            waited = _seconds_between(status.inconclusive_since, now)
+            return _whole(waited if waited is not None else base)
+        since_judged = _seconds_between(status.step_started_at, now)
+        return _whole(base if since_judged is None else min(base, since_judged))
+    since_step = _seconds_between(step_start(status), now)
     return _whole(base if since_step is None else min(base, since_step))
 
 

@@ -129,11 +129,15 @@ def test_a_users_query_is_shown_as_query_scoped() -> None:
 # --------------------------------------------------------------------------- minSamples
 
 
-def test_min_samples_window_is_the_whole_step() -> None:
+def test_min_samples_window_judges_each_request_once() -> None:
+    """Not yet waiting: the metric's window, cut at the last step or halt (not the weight change)."""
     canary = spec({"interval": "30s", "min_samples": 50})
     plan = measurement_plan(canary, analysing(), now(60))
-    assert plan.checks == {METRIC: 60}, "the whole step, not the metric's 30s"
-    assert plan.samples == (60,), "the canary's request count over the same window"
+    assert plan.checks == {METRIC: 30}, "the metric's 30s, as without minSamples"
+    assert plan.samples == (30,), "the canary's request count over the same window"
+    halted = analysing().model_copy(update={"step_started_at": stamp(50)})
+    [metric] = canary.analysis.metrics or []
+    assert check_window(metric, halted, now(60)) == 10, "from the last halt"
 
 
 def test_min_samples_window_grows_from_inconclusive_since() -> None:
