@@ -6,11 +6,34 @@ explicitly and performs blocking I/O (call it through ``asyncio.to_thread``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from canary.api.models import Canary
+from canary.targets.workload import without_flux_keys
 
-__all__ = ["LayeredRouter", "Router", "RouterError", "UnsupportedProviderError", "service_names"]
+__all__ = [
+    "FLUX_HANDS_OFF",
+    "LayeredRouter",
+    "Router",
+    "RouterError",
+    "UnsupportedProviderError",
+    "routing_annotations",
+    "service_names",
+]
+
+#: Annotations on every routing object the operator writes, as Flagger's router ``filterMetadata``
+#: sets them: Flux's kustomize-controller and helm-controller then leave those objects alone
+#: instead of reverting the operator's weights and selectors to what Git says.
+FLUX_HANDS_OFF: dict[str, str] = {
+    "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+    "helm.toolkit.fluxcd.io/driftDetection": "disabled",
+}
+
+
+def routing_annotations(custom: Mapping[str, str] | None) -> dict[str, str]:
+    """The user's annotations for a generated object, Flux's bookkeeping dropped, hands-off added."""
+    return {**without_flux_keys(custom), **FLUX_HANDS_OFF}
 
 
 class RouterError(RuntimeError):

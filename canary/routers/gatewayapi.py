@@ -22,8 +22,7 @@ from canary.kube import (
     retry_on_conflict,
     revert_unless_gone,
 )
-from canary.routers.base import RouterError, service_names
-from canary.targets.workload import without_flux_keys
+from canary.routers.base import RouterError, routing_annotations, service_names
 
 __all__ = [
     "GATEWAY_API_GROUP",
@@ -98,11 +97,9 @@ def build_httproute(
         "name": apex,
         "namespace": canary.namespace,
         "labels": dict((service.apex.labels if service.apex else None) or {}),
+        "annotations": routing_annotations(service.apex.annotations if service.apex else None),
         "ownerReferences": [owner_reference(canary)],
     }
-    annotations = without_flux_keys(service.apex.annotations if service.apex else None)
-    if annotations:
-        metadata["annotations"] = annotations
     return {
         "apiVersion": f"{GATEWAY_API_GROUP}/{version}",
         "kind": "HTTPRoute",

@@ -22,9 +22,9 @@ from canary.kube import (
     retry_on_conflict,
     revert_unless_gone,
 )
-from canary.routers.base import RouterError, service_names
+from canary.routers.base import RouterError, routing_annotations, service_names
 from canary.targets.base import TargetError
-from canary.targets.workload import primary_name, without_flux_keys
+from canary.targets.workload import primary_name
 
 __all__ = ["KubernetesRouter", "build_service", "is_controlled_by", "service_ports"]
 
@@ -63,15 +63,13 @@ def build_service(
     label, value = selector
     labels = dict((metadata.labels if metadata else None) or {})
     labels[label] = name
-    annotations = without_flux_keys(metadata.annotations if metadata else None)
     meta: Manifest = {
         "name": name,
         "namespace": canary.namespace,
         "labels": labels,
+        "annotations": routing_annotations(metadata.annotations if metadata else None),
         "ownerReferences": [owner_reference(canary)],
     }
-    if annotations:
-        meta["annotations"] = annotations
     spec: Manifest = {"type": "ClusterIP", "selector": {label: value}, "ports": service_ports(service)}
     if service.headless:
         spec["clusterIP"] = "None"

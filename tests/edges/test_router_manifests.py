@@ -66,6 +66,26 @@ def test_httproute_validates_against_gateway_api_schema(version: str) -> None:
     ]
 
 
+def test_generated_routing_objects_tell_flux_to_keep_its_hands_off() -> None:
+    """Flagger's router filterMetadata: Flux must not revert the weights and selectors it does not own;
+    the user's annotations are kept, Flux's own bookkeeping keys are not copied."""
+    hands_off = {
+        "kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+        "helm.toolkit.fluxcd.io/driftDetection": "disabled",
+    }
+    canary = make_canary(
+        service={
+            "port": 9898,
+            "gatewayRefs": [{"name": "public-gateway", "namespace": "istio-ingress"}],
+            "apex": {"annotations": {"team": "web", "kustomize.toolkit.fluxcd.io/checksum": "abc"}},
+        }
+    )
+    route = build_httproute(canary)
+    assert route["metadata"]["annotations"] == {"team": "web", **hands_off}
+    service = build_service(canary, "podinfo-canary", ("app", "podinfo"), None)
+    assert service["metadata"]["annotations"] == hands_off
+
+
 def test_schema_catches_a_broken_route() -> None:
     """Guard that the schema check has teeth: a weight above the API's limit is rejected."""
     route = build_httproute(make_canary())
