@@ -13,6 +13,7 @@ from canary.operator.leader import DEFAULT_LEASE_NAME, ElectionTimings
 from canary.operator.logs import LOG_FORMATS, LOG_LEVELS
 from canary.operator.probes import DEFAULT_METRICS_PORT
 from canary.routers.factory import DEFAULT_PROVIDER, SUPPORTED_PROVIDERS
+from canary.targets.workload import SELECTOR_LABELS
 from canary.webhooks.client import WEBHOOK_ALLOW_ENV_VAR
 
 
@@ -22,6 +23,11 @@ def _allow_entry(value: str) -> str:
     if error is not None:
         raise argparse.ArgumentTypeError(error)
     return value
+
+
+def _label_list(value: str) -> tuple[str, ...]:
+    """argparse type of a comma-separated list (Flagger's flag syntax); empty entries dropped."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def add_parser(subparsers: Any) -> None:
@@ -76,6 +82,22 @@ def add_parser(subparsers: Any) -> None:
         "--cluster-name",
         metavar="NAME",
         help="name of this cluster in alerts (Flagger's -cluster-name); default: none",
+    )
+    parser.add_argument(
+        "--selector-labels",
+        type=_label_list,
+        default=SELECTOR_LABELS,
+        metavar="LABELS",
+        help="comma-separated pod labels that may select a target, first match wins "
+        "(Flagger's -selector-labels; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--include-label-prefix",
+        type=_label_list,
+        default=(),
+        metavar="PREFIXES",
+        help="comma-separated prefixes of the target's metadata labels copied onto its -primary "
+        "('*' for all; Flagger's -include-label-prefix; default: none, only the selector label)",
     )
     parser.add_argument(
         "--provider",
@@ -153,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
             default_provider=args.provider,
             metrics_address_allow=allow,
             cluster_name=args.cluster_name,
+            selector_labels=args.selector_labels,
+            include_label_prefixes=args.include_label_prefix,
             webhook_url_allow=tuple(
                 args.webhook_url_allow or split_allow_env(os.environ.get(WEBHOOK_ALLOW_ENV_VAR))
             ),

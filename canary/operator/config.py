@@ -8,6 +8,7 @@ from typing import Any
 
 from canary.metrics.addresses import allow_entry_error
 from canary.routers.factory import DEFAULT_PROVIDER
+from canary.targets.workload import SELECTOR_LABELS
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
 """What kopf hands handlers as `logger`."""
@@ -50,6 +51,13 @@ class OperatorConfig:
     """Allow-list of webhook URLs (`--webhook-url-allow`, or `$CANARY_WEBHOOK_URL_ALLOW`); empty
     means any URL. Same entry syntax as `metrics_address_allow`; a hook outside it is never
     called and answers as a failure (a gate holds, a test fails)."""
+
+    selector_labels: tuple[str, ...] = SELECTOR_LABELS
+    """Pod labels that may select a target, first match wins (Flagger's `-selector-labels`)."""
+
+    include_label_prefixes: tuple[str, ...] = ()
+    """Prefixes of the target's metadata labels copied onto `<target>-primary` (`*`: all), as
+    Flagger's `-include-label-prefix`; by default only the selector label is set."""
 
     def __post_init__(self) -> None:
         """An unusable allow-list entry is a start-up error, not a per-tick one."""

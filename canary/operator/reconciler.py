@@ -151,9 +151,7 @@ class Reconciler:
             await self._report_invalid(body, f"invalid Canary: {_short(exc)}", logger)
             return self.config.max_tick_seconds, True
         try:
-            edges = Edges(
-                target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
-            )
+            edges = self._edges(canary)
         except (TargetError, RouterError) as exc:
             await self._report_invalid(body, str(exc), logger)
             return self.config.max_tick_seconds, True
@@ -314,9 +312,7 @@ class Reconciler:
             canary.spec, canary.status, now=self.clock(), canary=CanaryRef(canary.name, canary.namespace)
         )
         try:
-            edges = Edges(
-                target_for(canary, self.clients), router_for(canary, self.clients, self._provider())
-            )
+            edges = self._edges(canary)
         except (TargetError, RouterError) as exc:
             if canary.current_status.last_promoted_spec is None:
                 # Never bootstrapped (e.g. a provider this operator cannot drive): nothing was
@@ -499,8 +495,17 @@ class Reconciler:
                 ),
             )
 
-    def _provider(self) -> str:
-        return self.config.default_provider
+    def _edges(self, canary: Canary) -> Edges:
+        """The target and the router of this Canary, built once per tick with the operator's settings."""
+        target = target_for(
+            canary,
+            self.clients,
+            selector_labels=self.config.selector_labels,
+            include_label_prefixes=self.config.include_label_prefixes,
+        )
+        return Edges(
+            target, router_for(canary, self.clients, target.pod_selector, self.config.default_provider)
+        )
 
 
 def _requests(canary: Canary) -> dict[str, str]:

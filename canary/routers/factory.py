@@ -14,7 +14,6 @@ from canary.kube import KubeClients
 from canary.routers.base import LayeredRouter, Router, UnsupportedProviderError
 from canary.routers.gatewayapi import GatewayAPIRouter
 from canary.routers.kubernetes import KubernetesRouter
-from canary.targets.factory import target_for
 
 __all__ = ["DEFAULT_PROVIDER", "SUPPORTED_PROVIDERS", "router_for"]
 
@@ -31,10 +30,19 @@ _TRAFFIC_ROUTERS: dict[str, Callable[[KubeClients], Router]] = {
 SUPPORTED_PROVIDERS: tuple[str, ...] = (DEFAULT_PROVIDER, *_TRAFFIC_ROUTERS)
 
 
-def router_for(canary: Canary, clients: KubeClients, default_provider: str = DEFAULT_PROVIDER) -> Router:
-    """The router for this Canary; raises UnsupportedProviderError listing what is supported."""
+def router_for(
+    canary: Canary,
+    clients: KubeClients,
+    pod_selector: Callable[[Canary], tuple[str, str]],
+    default_provider: str = DEFAULT_PROVIDER,
+) -> Router:
+    """The router for this Canary; raises UnsupportedProviderError listing what is supported.
+
+    ``pod_selector`` is the target's (the label and value its pods carry), as Flagger's
+    ``KubernetesRouter`` receives its label selector: the router never builds a target of its own.
+    """
     provider = str(canary.spec.provider.value if canary.spec.provider is not None else default_provider)
-    services = KubernetesRouter(clients, target_for(canary, clients).pod_selector)
+    services = KubernetesRouter(clients, pod_selector)
     if provider == "kubernetes":
         return services
     make_traffic_router = _TRAFFIC_ROUTERS.get(provider)

@@ -133,8 +133,9 @@ def test_promote_rechecks_the_revision_on_every_conflict_retry(kube: KubeClients
 
 def test_routers_say_whether_they_split_traffic() -> None:
     offline = KubeClients.from_api_client(client.ApiClient(client.Configuration()))
-    assert router_for(make_canary(provider="kubernetes"), offline).splits_traffic is False
-    layered = router_for(make_canary(provider="gatewayapi:v1"), offline)
+    selector = DeploymentTarget(offline).pod_selector
+    assert router_for(make_canary(provider="kubernetes"), offline, selector).splits_traffic is False
+    layered = router_for(make_canary(provider="gatewayapi:v1"), offline, selector)
     assert isinstance(layered, LayeredRouter) and layered.splits_traffic is True
     assert GatewayAPIRouter(offline).splits_traffic is True
 
@@ -148,7 +149,8 @@ def _failed_release(kube: KubeClients, phase: str) -> tuple[Canary, DeploymentTa
         kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body(image="podinfo:1", replicas=3)
     )
     canary = _create_canary(kube, phase=phase, revertOnDeletion=True)
-    target, router = DeploymentTarget(kube), router_for(canary, kube)
+    target = DeploymentTarget(kube)
+    router = router_for(canary, kube, target.pod_selector)
     target.initialize(canary)
     router.reconcile(canary)
     _set_image(kube, "podinfo:2")
@@ -211,7 +213,7 @@ def test_finalize_keeps_a_user_owned_apex_service_metadata(kube: KubeClients) ->
     }
     call_json(kube.core.create_namespaced_service, NAMESPACE, user_apex)
     canary = _create_canary(kube, provider="kubernetes", revertOnDeletion=True)
-    router = router_for(canary, kube)
+    router = router_for(canary, kube, target_for(canary, kube).pod_selector)
     router.reconcile(canary)
     assert call_json(kube.core.read_namespaced_service, "podinfo", NAMESPACE)["spec"]["selector"] == {
         "app": "podinfo-primary"

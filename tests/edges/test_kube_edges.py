@@ -55,7 +55,8 @@ def test_initialize_creates_primary_services_and_route(kube: KubeClients) -> Non
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    target, router = target_for(canary, kube), router_for(canary, kube)
+    target = target_for(canary, kube)
+    router = router_for(canary, kube, target.pod_selector)
     for _ in range(2):  # idempotent
         target.initialize(canary)
         router.reconcile(canary)
@@ -89,7 +90,7 @@ def test_initialize_creates_primary_services_and_route(kube: KubeClients) -> Non
 def test_set_routes_is_stored_and_survives_reconcile(kube: KubeClients) -> None:
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
     canary = _create_canary(kube)
-    router = router_for(canary, kube)
+    router = router_for(canary, kube, target_for(canary, kube).pod_selector)
     router.reconcile(canary)
     router.set_routes(canary, 80, 20)
     assert _weights(_route(kube)) == {"podinfo-primary": 80, "podinfo-canary": 20}
@@ -104,7 +105,7 @@ def test_reconcile_leaves_server_defaults_alone(kube: KubeClients) -> None:
     """Fields the API server or another controller filled in do not make every reconcile rewrite the route."""
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
     canary = _create_canary(kube)
-    router = router_for(canary, kube)
+    router = router_for(canary, kube, target_for(canary, kube).pod_selector)
     router.reconcile(canary)
     route = _route(kube)
     route["spec"]["rules"][0]["timeouts"] = {"request": "10s"}
@@ -124,7 +125,7 @@ def test_reconcile_leaves_server_defaults_alone(kube: KubeClients) -> None:
 def test_reconcile_updates_drifted_service_and_route(kube: KubeClients) -> None:
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
     canary = _create_canary(kube)
-    router = router_for(canary, kube)
+    router = router_for(canary, kube, target_for(canary, kube).pod_selector)
     router.reconcile(canary)
     router.set_routes(canary, 60, 40)
     service = call_json(kube.core.read_namespaced_service, "podinfo", NAMESPACE)
@@ -343,7 +344,7 @@ class _RacingCustomObjects:
 def test_conflicting_write_is_retried_on_top_of_the_new_version(kube: KubeClients) -> None:
     call_json(kube.apps.create_namespaced_deployment, NAMESPACE, deployment_body())
     canary = _create_canary(kube)
-    router_for(canary, kube).reconcile(canary)
+    router_for(canary, kube, target_for(canary, kube).pod_selector).reconcile(canary)
 
     racing = _RacingCustomObjects(kube.custom, kube)
     clients = dataclasses.replace(kube, custom=racing)  # type: ignore[arg-type]

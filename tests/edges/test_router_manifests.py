@@ -137,6 +137,11 @@ def test_target_port_defaults_to_port() -> None:
     )
 
 
+def _router(canary: Any) -> Any:
+    clients = _offline_clients()
+    return router_for(canary, clients, target_for(canary, clients).pod_selector)
+
+
 def _offline_clients() -> KubeClients:
     return KubeClients.from_api_client(client.ApiClient(client.Configuration(host="http://127.0.0.1:9")))
 
@@ -145,14 +150,14 @@ def _offline_clients() -> KubeClients:
     ("provider", "version"), [("gatewayapi:v1", "v1"), ("gatewayapi:v1beta1", "v1beta1")]
 )
 def test_factory_layers_gateway_api_over_services(provider: str, version: str) -> None:
-    router = router_for(make_canary(provider=provider), _offline_clients())
+    router = _router(make_canary(provider=provider))
     assert isinstance(router, LayeredRouter)
     assert isinstance(router.services, KubernetesRouter)
     assert isinstance(router.traffic, GatewayAPIRouter)
 
 
 def test_factory_kubernetes_provider_is_services_only() -> None:
-    router = router_for(make_canary(provider="kubernetes"), _offline_clients())
+    router = _router(make_canary(provider="kubernetes"))
     assert isinstance(router, KubernetesRouter)
     assert router.get_routes(make_canary()) == (100, 0)
 
@@ -162,7 +167,7 @@ def test_factory_rejects_unsupported_provider_listing_supported_ones() -> None:
         UnsupportedProviderError,
         match=r"provider 'linkerd' is not supported yet \(supported: kubernetes, gatewayapi",
     ):
-        router_for(make_canary(provider="linkerd"), _offline_clients())
+        _router(make_canary(provider="linkerd"))
 
 
 def test_daemonset_target_is_a_clear_error() -> None:

@@ -223,3 +223,42 @@ def test_ready_threshold_allows_partial_availability() -> None:
         deployment_readiness(deployment, 100).message
         == "waiting for rollout to finish: 2 of 4 updated replicas are available"
     )
+
+
+def test_operator_flags_choose_selector_labels_and_labels_copied_to_the_primary() -> None:
+    """`--selector-labels` and `--include-label-prefix` (Flagger's flags, same syntax) reach the target."""
+    from canary.cli.main import build_parser
+
+    args = build_parser().parse_args(
+        [
+            "operator",
+            "--selector-labels",
+            "app.kubernetes.io/name, app",
+            "--include-label-prefix",
+            "team,app.kubernetes.io",
+        ]
+    )
+    assert args.selector_labels == ("app.kubernetes.io/name", "app")
+    assert args.include_label_prefix == ("team", "app.kubernetes.io")
+    defaults = build_parser().parse_args(["operator"])
+    assert defaults.selector_labels == ("app", "name", "app.kubernetes.io/name")
+    assert defaults.include_label_prefix == ()
+
+    target = deployment_body()
+    target["metadata"]["labels"] = {
+        "team": "web",
+        "app.kubernetes.io/part-of": "shop",
+        "kustomize.toolkit.fluxcd.io/name": "apps",
+        "cost-center": "42",
+    }
+    owner = owner_reference(make_canary())
+    primary = build_primary_deployment(target, owner, 1, args.selector_labels, args.include_label_prefix)
+    assert primary["metadata"]["labels"] == {
+        "team": "web",
+        "app.kubernetes.io/part-of": "shop",
+        "app": "podinfo-primary",
+    }
+    plain = build_primary_deployment(target, owner, 1)
+    assert plain["metadata"]["labels"] == {"app": "podinfo-primary"}, (
+        "Flagger's default: only the selector label"
+    )
