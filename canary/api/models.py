@@ -1549,7 +1549,6 @@ _UNSUPPORTED_PATHS: tuple[str, ...] = (
     "upstreamRef",
     "autoscalerRef.primaryScalerQueries",
     "autoscalerRef.primaryScalerReplicas",
-    "service.portDiscovery",
     "service.appProtocol",
     "service.trafficDistribution",
     "service.headless",

@@ -503,9 +503,10 @@ class Reconciler:
             selector_labels=self.config.selector_labels,
             include_label_prefixes=self.config.include_label_prefixes,
         )
-        return Edges(
-            target, router_for(canary, self.clients, target.pod_selector, self.config.default_provider)
+        router = router_for(
+            canary, self.clients, target.pod_selector, self.config.default_provider, target.discovered_ports
         )
+        return Edges(target, router)
 
 
 def _requests(canary: Canary) -> dict[str, str]:

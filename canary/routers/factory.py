@@ -7,7 +7,7 @@ their own layer on top.  A new mesh (``istio.py``, ``nginx.py``) is one module p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from canary.api.models import Canary
 from canary.kube import KubeClients
@@ -35,6 +35,7 @@ def router_for(
     clients: KubeClients,
     pod_selector: Callable[[Canary], tuple[str, str]],
     default_provider: str = DEFAULT_PROVIDER,
+    discovered_ports: Callable[[Canary], Mapping[str, int]] | None = None,
 ) -> Router:
     """The router for this Canary; raises UnsupportedProviderError listing what is supported.
 
@@ -42,7 +43,7 @@ def router_for(
     ``KubernetesRouter`` receives its label selector: the router never builds a target of its own.
     """
     provider = str(canary.spec.provider.value if canary.spec.provider is not None else default_provider)
-    services = KubernetesRouter(clients, pod_selector)
+    services = KubernetesRouter(clients, pod_selector, discovered_ports)
     if provider == "kubernetes":
         return services
     make_traffic_router = _TRAFFIC_ROUTERS.get(provider)

@@ -36,16 +36,21 @@ PodSelector = tuple[str, str]
 logger = logging.getLogger(__name__)
 
 
-def service_ports(service: CanaryService) -> list[Manifest]:
-    """The one port Flagger exposes: ``portName`` (default ``http``), TCP, ``targetPort`` defaulting to ``port``."""
-    return [
-        {
-            "name": service.port_name or "http",
-            "protocol": "TCP",
-            "port": service.port,
-            "targetPort": service.effective_target_port,
-        }
+def service_ports(service: CanaryService, discovered: Mapping[str, int] | None = None) -> list[Manifest]:
+    """The port Flagger exposes: ``portName`` (default ``http``), TCP, ``targetPort`` defaulting to
+    ``port``; then the target's other container ports found by ``portDiscovery``, by name."""
+    main: Manifest = {
+        "name": service.port_name or "http",
+        "protocol": "TCP",
+        "port": service.port,
+        "targetPort": service.effective_target_port,
+    }
+    extra = [
+        {"name": name, "protocol": "TCP", "port": number, "targetPort": number}
+        for name, number in sorted((discovered or {}).items())
+        if name != main["name"]
     ]
+    return [main, *extra]
 
 
 def build_service(
@@ -53,6 +58,7 @@ def build_service(
     name: str,
     selector: PodSelector,
     metadata: CustomMetadata | None,
+    discovered: Mapping[str, int] | None = None,
 ) -> Manifest:
     """A ClusterIP Service selecting ``{label: value}``, labelled ``{label: name}`` like Flagger's."""
     service = canary.spec.service
@@ -70,7 +76,11 @@ def build_service(
         "annotations": routing_annotations(metadata.annotations if metadata else None),
         "ownerReferences": [owner_reference(canary)],
     }
-    spec: Manifest = {"type": "ClusterIP", "selector": {label: value}, "ports": service_ports(service)}
+    spec: Manifest = {
+        "type": "ClusterIP",
+        "selector": {label: value},
+        "ports": service_ports(service, discovered),
+    }
     if service.headless:
         spec["clusterIP"] = "None"
     return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec}
@@ -93,10 +103,17 @@ def _comparable_ports(ports: list[Manifest]) -> list[Manifest]:
 class KubernetesRouter:
     """Implements :class:`canary.routers.base.Router` with plain Services (no weights)."""
 
-    def __init__(self, clients: KubeClients, pod_selector: Callable[[Canary], PodSelector]) -> None:
-        """``pod_selector`` reads the target's selector label (``Target.pod_selector``)."""
+    def __init__(
+        self,
+        clients: KubeClients,
+        pod_selector: Callable[[Canary], PodSelector],
+        discovered_ports: Callable[[Canary], Mapping[str, int]] | None = None,
+    ) -> None:
+        """``pod_selector`` reads the target's selector label (``Target.pod_selector``) and
+        ``discovered_ports`` its other container ports (``Target.discovered_ports``)."""
         self._core = clients.core
         self._pod_selector = pod_selector
+        self._discovered_ports = discovered_ports
 
     @property
     def splits_traffic(self) -> bool:
@@ -109,13 +126,16 @@ class KubernetesRouter:
         if service is None:
             raise RouterError(f"canary {canary.name}.{canary.namespace}: spec.service is required")
         label, value = self._pod_selector(canary)
+        ports = self._discovered_ports(canary) if self._discovered_ports is not None else {}
         apex, primary, canary_svc = service_names(canary)
-        self._reconcile_service(build_service(canary, canary_svc, (label, value), service.canary), canary)
         self._reconcile_service(
-            build_service(canary, primary, (label, primary_name(value)), service.primary), canary
+            build_service(canary, canary_svc, (label, value), service.canary, ports), canary
         )
         self._reconcile_service(
-            build_service(canary, apex, (label, primary_name(value)), service.apex), canary
+            build_service(canary, primary, (label, primary_name(value)), service.primary, ports), canary
+        )
+        self._reconcile_service(
+            build_service(canary, apex, (label, primary_name(value)), service.apex, ports), canary
         )
 
     def _reconcile_service(self, desired: Manifest, canary: Canary) -> None:

@@ -58,6 +58,10 @@ class Target(Protocol):
         """``(label, value)`` selecting the target's pods; the primary's pods have ``value-primary``."""
         ...
 
+    def discovered_ports(self, canary: Canary) -> dict[str, int]:
+        """With ``service.portDiscovery``, the target's other container ports by name (else empty)."""
+        ...
+
     def initialize(self, canary: Canary) -> None:
         """Create ``<target>-primary`` (and its HPA) from the target if absent; idempotent.
 

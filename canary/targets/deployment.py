@@ -31,6 +31,7 @@ from canary.targets.workload import (
     REVISION_ANNOTATION,
     SELECTOR_LABELS,
     deployment_readiness,
+    discovered_ports,
     first_image,
     pod_template_hash,
     primary_labels,
@@ -397,6 +398,14 @@ class DeploymentTarget:
         """Flagger's GetMetadata: the selector label the Services use (``app``, ``name``, ...)."""
         target = self._require(canary.spec.target_ref.name, canary.namespace)
         return selector_label(target, self._selector_labels)
+
+    def discovered_ports(self, canary: Canary) -> dict[str, int]:
+        """Flagger's port discovery over the target's pod template (``service.portDiscovery``)."""
+        service = canary.spec.service
+        if service is None or not service.port_discovery:
+            return {}
+        target = self._require(canary.spec.target_ref.name, canary.namespace)
+        return discovered_ports(service, target["spec"]["template"]["spec"].get("containers"))
 
     # ------------------------------------------------------------------ writes
 

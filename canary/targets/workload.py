@@ -24,6 +24,7 @@ __all__ = [
     "Readiness",
     "SelectorLabelError",
     "deployment_readiness",
+    "discovered_ports",
     "first_image",
     "pod_template_hash",
     "primary_labels",
@@ -56,6 +57,29 @@ OWNED_POD_ANNOTATIONS: frozenset[str] = frozenset({"flagger-id"})
 
 class SelectorLabelError(TargetError, ValueError):
     """The target's selector has none of the labels the router can select on."""
+
+
+#: Containers Flagger's port discovery skips: service-mesh proxies, not the application.
+MESH_SIDECARS: frozenset[str] = frozenset({"istio-proxy", "envoy"})
+
+
+def discovered_ports(service: Any, containers: Any) -> dict[str, int]:
+    """Flagger's ``getPorts`` (``service.portDiscovery``): every container port but the main one.
+
+    Named by the port's name, else ``tcp-<container>-<index>``; mesh sidecars and the port the
+    Services already expose (``targetPort``, or ``port`` when it is unset) are skipped.
+    """
+    ports: dict[str, int] = {}
+    main = service.target_port if service.target_port is not None else service.port
+    for container in containers or []:
+        if container.get("name") in MESH_SIDECARS:
+            continue
+        for index, port in enumerate(container.get("ports") or []):
+            number, name = port.get("containerPort"), port.get("name")
+            if number == main or (isinstance(main, str) and name == main):
+                continue
+            ports[name or f"tcp-{container.get('name')}-{index}"] = int(number)
+    return ports
 
 
 def without_flux_keys(mapping: Mapping[str, str] | None) -> dict[str, str]:

@@ -36,7 +36,6 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
         "spec.autoscalerRef.primaryScalerReplicas",
     ],
     "contour-stepweights.yaml": [
-        "spec.service.portDiscovery",
         "spec.service.timeout",
         "spec.service.retries",
     ],
@@ -44,9 +43,7 @@ EXPECTED_UNSUPPORTED: dict[str, list[str]] = {
         "spec.service.gateways",
         "spec.analysis.match",
     ],
-    "kubernetes-bluegreen.yaml": [
-        "spec.service.portDiscovery",
-    ],
+    "kubernetes-bluegreen.yaml": [],
     "istio-mirroring-session.yaml": [
         "spec.targetRef.kind",
         "spec.service.trafficPolicy",

@@ -174,3 +174,34 @@ def test_daemonset_target_is_a_clear_error() -> None:
     canary = make_canary(targetRef={"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"})
     with pytest.raises(UnsupportedTargetError, match="targetRef kind DaemonSet is not supported yet"):
         target_for(canary, _offline_clients())
+
+
+def test_port_discovery_exposes_every_other_container_port_like_flagger() -> None:
+    """service.portDiscovery: the target's other container ports join the main one on all three
+    Services (named, else tcp-<container>-<index>); mesh sidecars and the main port are skipped."""
+    from canary.targets.workload import discovered_ports
+
+    canary = make_canary(
+        provider="kubernetes", service={"port": 9898, "targetPort": "http", "portDiscovery": True}
+    )
+    containers = [
+        {
+            "name": "podinfo",
+            "ports": [{"name": "http", "containerPort": 9898}, {"name": "grpc", "containerPort": 9999}],
+        },
+        {"name": "metrics", "ports": [{"containerPort": 9797}]},
+        {"name": "istio-proxy", "ports": [{"name": "http-envoy-prom", "containerPort": 15090}]},
+    ]
+    service = canary.spec.service
+    assert service is not None
+    found = discovered_ports(service, containers)
+    assert found == {"grpc": 9999, "tcp-metrics-0": 9797}
+    built = build_service(canary, "podinfo-canary", ("app", "podinfo"), None, found)
+    assert built["spec"]["ports"] == [
+        {"name": "http", "protocol": "TCP", "port": 9898, "targetPort": "http"},
+        {"name": "grpc", "protocol": "TCP", "port": 9999, "targetPort": 9999},
+        {"name": "tcp-metrics-0", "protocol": "TCP", "port": 9797, "targetPort": 9797},
+    ]
+    api = client.ApiClient()
+    model = api._ApiClient__deserialize(json.loads(json.dumps(built)), "V1Service")  # type: ignore[attr-defined]
+    assert api.sanitize_for_serialization(model) == built

@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from reference_data import HTTPROUTE_CRD
 
 from canary.demo.manifests import BAD_IMAGE, GOOD_IMAGE, STABLE_IMAGE
+from canary.demo.manifests import deployment as demo_deployment
 
 pytestmark = pytest.mark.integration
 
@@ -268,3 +269,26 @@ def test_canary_never_ready_is_rolled_back_after_progress_deadline(cluster: Clus
     assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
     assert cluster.replicas_of("podinfo") == 0
     assert cluster.image_of("podinfo-primary") == STABLE_IMAGE
+
+
+def test_port_discovery_adds_the_targets_other_ports_to_every_service(cluster: Cluster) -> None:
+    """Flagger's service.portDiscovery: the target's metrics and gRPC ports are served by the
+    apex, primary and canary Services beside the main one."""
+    body: Any = canary(cluster.namespace)
+    body["spec"]["service"]["portDiscovery"] = True
+    deployment: Any = demo_deployment(STABLE_IMAGE, cluster.namespace)
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"] += [
+        {"name": "http-metrics", "containerPort": 9797},
+        {"name": "grpc", "containerPort": 9999},
+    ]
+    cluster.clients.apps.create_namespaced_deployment(cluster.namespace, deployment)
+    cluster.create_canary(body)
+    cluster.wait_phase("Initialized", BOOTSTRAP_TIMEOUT)
+    for name in ("podinfo", "podinfo-primary", "podinfo-canary"):
+        service = cluster.clients.core.read_namespaced_service(name, cluster.namespace)
+        assert [(p.name, p.port) for p in service.spec.ports] == [
+            ("http", 9898),
+            ("grpc", 9999),
+            ("http-metrics", 9797),
+        ], name
+    assert not any(c["type"] == "UnsupportedFields" for c in cluster.status().get("conditions", []))
