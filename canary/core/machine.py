@@ -1361,6 +1361,17 @@ def _confirm_promotion(draft: _Draft) -> Decision:
             f"Halt {draft.canary} advancement waiting for promotion approval {held.name}",
             Phase.WAITING_PROMOTION,
         )
+    if (
+        draft.spec.analysis.is_iteration_based
+        and draft.obs.traffic_splitting
+        and draft.before.canary_weight < TOTAL_WEIGHT
+    ):
+        # Blue/green and A/B (Flagger's runBlueGreen): the canary takes all traffic for one
+        # interval, still analysed, before its template is copied to the primary.
+        draft.route(TOTAL_WEIGHT)
+        draft.progressed()
+        draft.event("Routing all traffic to canary", reason="Advanced")
+        return draft.finish(f"all traffic routed to {draft.target} before promotion")
     return _start_promotion(draft)
 
 
@@ -1389,6 +1400,12 @@ def _promote_traffic(draft: _Draft) -> Decision:
         if obs.primary.deadline_exceeded or _past_deadline(draft):
             return _failed_promotion(draft, detail)
         return draft.finish(f"waiting for {draft.primary}: {detail}")
+    if not obs.traffic_splitting:
+        # Services alone (provider kubernetes): the apex always selects the primary, which now
+        # runs the promoted template; nothing is routed, so nothing is said about routing (Flagger).
+        draft.route(0)
+        draft.enter(Phase.FINALISING)
+        return draft.finish(f"{draft.primary} runs the promoted revision")
     weight = next_promotion_weight(draft.spec.analysis, draft.before.canary_weight)
     draft.route(weight)
     if weight > 0:

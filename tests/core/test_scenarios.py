@@ -62,3 +62,59 @@ def test_failing_rollout_story() -> None:
     final = decisions[-1].status
     assert (final.phase, final.canary_weight, final.failed_checks) == (Phase.FAILED, 0, 2)
     assert final.last_promoted_spec == "v1"
+
+
+def blue_green_world(splitting: bool) -> ObservationFn:
+    """A new revision from tick 3, passing checks, on a router that can (or cannot) split traffic."""
+
+    def observe(tick: Tick) -> Observation:
+        return Observation(
+            now=tick.now,
+            canary=REF,
+            target_revision=Revision(hash="v2" if tick.index >= 3 else "v1"),
+            target=WorkloadState.healthy(),
+            primary=WorkloadState.healthy(),
+            checks=(Measurement.of("request-success-rate", 99.9),) if tick.checks_due else None,
+            traffic_splitting=splitting,
+        )
+
+    return observe
+
+
+def test_blue_green_cuts_all_traffic_over_to_the_canary_before_promoting() -> None:
+    """Flagger's runBlueGreen: after the iterations, one analysed interval with all traffic on the
+    canary, then the template copy, then all traffic back to the (promoted) primary."""
+    decisions = simulate(make_spec({"iterations": 2}), blue_green_world(True), 14, start=T0)
+    events = [e.message for d in decisions for e in d.events]
+    assert events == [
+        "Initialization done! podinfo.test",
+        "New revision detected! Scaling up podinfo.test",
+        "Starting canary analysis for podinfo.test",
+        "Advance podinfo.test canary iteration 1/2",
+        "Advance podinfo.test canary iteration 2/2",
+        "Routing all traffic to canary",
+        "Copying podinfo.test template spec to podinfo-primary.test",
+        "Routing all traffic to primary",
+        "Promotion completed! Scaling down podinfo.test",
+    ]
+    weights = [d.status.canary_weight for d in decisions]
+    assert 100 in weights and weights[-1] == 0
+    assert decisions[-1].status.phase is Phase.SUCCEEDED
+
+
+def test_blue_green_on_plain_services_says_nothing_about_routing() -> None:
+    """provider kubernetes routes nothing: no cut-over and no "Routing all traffic" events."""
+    spec = make_spec({"iterations": 2}, provider="kubernetes")
+    decisions = simulate(spec, blue_green_world(False), 14, start=T0)
+    events = [e.message for d in decisions for e in d.events]
+    assert events == [
+        "Initialization done! podinfo.test",
+        "New revision detected! Scaling up podinfo.test",
+        "Starting canary analysis for podinfo.test",
+        "Advance podinfo.test canary iteration 1/2",
+        "Advance podinfo.test canary iteration 2/2",
+        "Copying podinfo.test template spec to podinfo-primary.test",
+        "Promotion completed! Scaling down podinfo.test",
+    ]
+    assert {d.status.canary_weight for d in decisions} == {0}
+    assert decisions[-1].status.phase is Phase.SUCCEEDED

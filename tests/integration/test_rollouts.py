@@ -292,3 +292,39 @@ def test_port_discovery_adds_the_targets_other_ports_to_every_service(cluster: C
             ("http-metrics", 9797),
         ], name
     assert not any(c["type"] == "UnsupportedFields" for c in cluster.status().get("conditions", []))
+
+
+def test_blue_green_on_gateway_api_cuts_over_then_promotes(cluster: Cluster) -> None:
+    """iterations without stepWeight: Flagger's blue/green. The route stays on the primary during
+    the iterations, sends everything to the canary for one analysed interval, then the promoted
+    primary takes it all back."""
+    body: Any = canary(cluster.namespace)
+    analysis = body["spec"]["analysis"]
+    del analysis["stepWeight"], analysis["maxWeight"]
+    analysis["iterations"] = 2
+    # As in Flagger's blue/green tutorial: users reach the canary only once it is cut over, so
+    # the loadtester sends the analysed traffic to the canary Service during the iterations.
+    analysis["webhooks"] = [
+        {
+            "name": "load-test",
+            "type": "rollout",
+            "url": f"http://flagger-loadtester.{cluster.namespace}/",
+            "metadata": {"cmd": f"hey -z 1m -q 20 -c 2 http://podinfo-canary.{cluster.namespace}:9898/"},
+        }
+    ]
+    cluster.create_deployment(STABLE_IMAGE)
+    cluster.create_canary(body)
+    cluster.wait_phase("Initialized", BOOTSTRAP_TIMEOUT)
+    cluster.set_image(GOOD_IMAGE)
+    seen, status = cluster.watch_weights("Succeeded", RELEASE_TIMEOUT)
+    assert seen[0] == 0 and 100 in seen and seen[-1] == 0, seen
+    assert status["iterations"] == 0 and cluster.image_of("podinfo-primary") == GOOD_IMAGE
+    assert cluster.route_weights() == {"podinfo-primary": 100, "podinfo-canary": 0}
+    messages = cluster.wait_event("Promotion completed")
+    for expected in (
+        f"Advance podinfo.{cluster.namespace} canary iteration 2/2",
+        "Routing all traffic to canary",
+        f"Copying podinfo.{cluster.namespace} template spec to podinfo-primary.{cluster.namespace}",
+        "Routing all traffic to primary",
+    ):
+        assert expected in messages, (expected, messages)
