@@ -1212,7 +1212,20 @@ def _analyse(draft: _Draft) -> Decision:
     draft.set(checks=[_check_result(o, draft.stamp) for o in outcomes])
     if failed_tests:
         return _failed_step(draft, failed_tests, cause=failed_tests[0])
-    draft.set(consecutive_errors=before.consecutive_errors + 1 if judgment.kind is JudgmentKind.ERROR else 0)
+    # No data right after the provider was unreachable belongs to the outage (a restarted
+    # Prometheus has lost its last samples and not scraped new ones yet), not to the canary.
+    outage_gap = (
+        judgment.kind is JudgmentKind.INCONCLUSIVE
+        and not judgment.only_insufficient
+        and before.consecutive_errors > 0
+    )
+    provider_trouble = judgment.kind is JudgmentKind.ERROR or outage_gap
+    draft.set(consecutive_errors=before.consecutive_errors + 1 if provider_trouble else 0)
+    if outage_gap:
+        messages = [halt_message(o, draft.ref) for o in judgment.reasons]
+        for text in messages:
+            draft.event(text, reason="Halted", warning=True)
+        return _provider_error(draft, f"{messages[0]} (right after the metrics provider was unreachable)")
     if judgment.only_insufficient:
         return _insufficient_samples(draft, judgment.inconclusive)
     if judgment.kind is not JudgmentKind.ERROR:
